@@ -1,0 +1,246 @@
+//! API-key authentication for server clients.
+//!
+//! A key is `mpk_` followed by 256 random bits in URL-safe base64. Only its SHA-256 digest is
+//! stored, and a request is authenticated by looking the digest of its bearer token up: the
+//! secret is never compared byte by byte, so timing reveals nothing about stored keys, and a
+//! database leak reveals no usable key. Keys are looked up on every request (no cache), so a
+//! revoked key is refused from the next request on.
+
+use std::fmt;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use base64::Engine;
+use rand::TryRngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The prefix of every generated key, so that leaked keys are easy to recognise and scan for.
+pub const SECRET_PREFIX: &str = "mpk_";
+
+/// The longest bearer token that is hashed and looked up; anything longer is refused unread.
+pub const BEARER_TOKEN_LEN_MAX: usize = 256;
+
+/// How many random bytes a generated key carries.
+const SECRET_RANDOM_BYTES: usize = 32;
+
+/// A secret whose `Debug` and `Display` print `***`, so that it cannot end up in a log line by
+/// accident. Use [`Secret::expose`] where the value is really needed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// Returns the secret itself, for the one place that must print or hash it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Operators: the ledger and key management.
+    Admin,
+    /// The platform's own services.
+    Platform,
+    /// A merchant's server.
+    Merchant,
+}
+
+impl Role {
+    /// The name stored in `api_keys.role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Platform => "platform",
+            Role::Merchant => "merchant",
+        }
+    }
+
+    /// Reads a stored role; the table's CHECK constraint admits only these three.
+    pub fn from_db(value: &str) -> Option<Role> {
+        match value {
+            "admin" => Some(Role::Admin),
+            "platform" => Some(Role::Platform),
+            "merchant" => Some(Role::Merchant),
+            _ => None,
+        }
+    }
+}
+
+/// The authenticated API key behind a request. Extracting it authenticates the request; the
+/// result is cached in the request's extensions so that middleware and handler share one lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's id (`key_…`); idempotency keys are scoped to it.
+    pub key_id: String,
+    /// What the key may do.
+    pub role: Role,
+}
+
+/// A caller whose key has the admin role; anything else is refused with 403.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCaller(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        let state = AppState::from_extensions(&parts.extensions)?;
+        let caller = lookup(&state, &digest(token))
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Admin => Ok(AdminCaller(caller)),
+            Role::Platform | Role::Merchant => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// Middleware form of [`AdminCaller`], for routers whose every route is admin-only. It runs
+/// before body parsing and idempotency, so an unauthorised caller learns nothing else.
+pub async fn require_admin(
+    _admin: AdminCaller,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if the header is present, well
+/// formed and of a plausible length. The scheme name is case-insensitive (RFC 7235).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    let plausible = !token.is_empty()
+        && token.len() <= BEARER_TOKEN_LEN_MAX
+        && token.bytes().all(|byte| byte.is_ascii_graphic());
+    (scheme.eq_ignore_ascii_case("bearer") && plausible).then_some(token)
+}
+
+/// The hex SHA-256 digest under which a key is stored.
+pub fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Generates a new key from the operating system's random number generator.
+pub fn generate_secret() -> Result<Secret, rand::rand_core::OsError> {
+    let mut bytes = [0u8; SECRET_RANDOM_BYTES];
+    rand::rngs::OsRng.try_fill_bytes(&mut bytes)?;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    Ok(Secret(format!("{SECRET_PREFIX}{encoded}")))
+}
+
+/// Finds the un-revoked key with this digest.
+async fn lookup(state: &AppState, secret_sha256: &str) -> Result<Option<Caller>, ApiError> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, role FROM api_keys WHERE secret_sha256 = $1 AND revoked_at IS NULL",
+    )
+    .bind(secret_sha256)
+    .fetch_optional(state.db.pool())
+    .await?;
+    row.map(|(key_id, role)| {
+        let role = Role::from_db(&role)
+            .ok_or_else(|| ApiError::Internal(format!("api key {key_id} has unknown role")))?;
+        Ok(Caller { key_id, role })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(value).expect("valid header"),
+        );
+        headers
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("mpk_abc".into());
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(secret.expose(), "mpk_abc");
+    }
+
+    #[test]
+    fn generated_secrets_have_the_documented_shape() {
+        let secret = generate_secret().expect("the OS has randomness");
+        let text = secret.expose();
+        assert!(text.starts_with(SECRET_PREFIX));
+        assert_eq!(text.len(), SECRET_PREFIX.len() + 43);
+        assert!(text[4..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(generate_secret().expect("random").expose(), text);
+    }
+
+    #[test]
+    fn bearer_tokens_are_parsed_strictly() {
+        assert_eq!(bearer_token(&headers("Bearer mpk_x")), Some("mpk_x"));
+        assert_eq!(bearer_token(&headers("bearer mpk_x")), Some("mpk_x"));
+        assert_eq!(bearer_token(&headers("Basic mpk_x")), None);
+        assert_eq!(bearer_token(&headers("Bearer")), None);
+        assert_eq!(bearer_token(&headers("Bearer ")), None);
+        assert_eq!(bearer_token(&headers("Bearer a b")), None);
+        assert_eq!(
+            bearer_token(&headers(&format!("Bearer {}", "x".repeat(300)))),
+            None
+        );
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn digest_is_hex_sha256() {
+        assert_eq!(
+            digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

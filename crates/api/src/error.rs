@@ -1,0 +1,301 @@
+//! The one error type every handler, extractor and middleware answers with.
+//!
+//! Each variant has a stable public `code` and an HTTP status. Clients branch on the code, so a
+//! code never changes once published. Internal causes (database errors, panics) are logged here
+//! with the request id and replaced by a generic message, so that nothing about the server's
+//! insides reaches a client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ledger::LedgerError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::request_id;
+
+/// Everything the API can refuse a request with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: bad JSON, an unknown field, a wrong content type, a bad query
+    /// parameter or header.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A field parsed but its content is not acceptable (a name too long, a timestamp that is
+    /// not RFC 3339). Shares the `invalid_request` code with malformed requests, but is 422 like
+    /// the ledger's own field checks.
+    #[error("{0}")]
+    FieldInvalid(String),
+    /// An amount is not a decimal string that the currency allows.
+    #[error("{0}")]
+    AmountInvalid(String),
+    /// A currency code is not a supported ISO 4217 code.
+    #[error("{0}")]
+    CurrencyUnknown(String),
+    /// A currency given alongside an existing resource differs from the resource's currency.
+    #[error("{0}")]
+    CurrencyMismatch(String),
+    /// No credentials, or credentials that are malformed, unknown or revoked.
+    #[error("a valid API key is required (Authorization: Bearer <key>)")]
+    Unauthenticated,
+    /// The credentials are valid but their role may not use this route.
+    #[error("this API key's role may not use this route")]
+    Forbidden,
+    /// No route matches the request path.
+    #[error("no route matches {0}")]
+    RouteNotFound(String),
+    /// The API key named in the path does not exist.
+    #[error("API key {0} does not exist")]
+    ApiKeyNotFound(String),
+    /// The route exists but not for this HTTP method.
+    #[error("this route does not accept the request's method")]
+    MethodNotAllowed,
+    /// The body is larger than the configured limit.
+    #[error("the request body is larger than this server accepts")]
+    PayloadTooLarge,
+    /// The request took longer than the server allows.
+    #[error("the request took too long to process")]
+    RequestTimeout,
+    /// The same `Idempotency-Key` was sent earlier with a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// The same `Idempotency-Key` is being processed by another request right now.
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyInProgress,
+    /// The ledger refused the request or could not be reached.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A database error outside the ledger.
+    #[error("database error: {0}")]
+    Storage(#[from] sqlx::Error),
+    /// A bug or an unexpected state; the detail is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// An error response produced by a layer that knows nothing about this type, kept with its
+    /// original status.
+    #[error("the request failed with status {0}")]
+    Status(StatusCode),
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error itself.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, in a form clients can branch on (`code`) and humans can read (`message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code such as `insufficient_funds`.
+    #[schema(example = "insufficient_funds")]
+    pub code: &'static str,
+    /// A human-readable explanation; it may be reworded at any time.
+    pub message: String,
+    /// The id of the request, also sent in the `x-request-id` response header.
+    #[schema(example = "req_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B")]
+    pub request_id: String,
+}
+
+/// A response extension that marks a body as final: an error envelope already, or a documented
+/// non-2xx body such as `/readyz`'s, which the envelope middleware must leave alone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FinalBody;
+
+impl ApiError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::FieldInvalid(_)
+            | ApiError::AmountInvalid(_)
+            | ApiError::CurrencyUnknown(_)
+            | ApiError::CurrencyMismatch(_)
+            | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::RouteNotFound(_) | ApiError::ApiKeyNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::Ledger(error) => ledger_status(error),
+            ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Status(status) => *status,
+        }
+    }
+
+    /// The stable public code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) | ApiError::FieldInvalid(_) => "invalid_request",
+            ApiError::AmountInvalid(_) => "amount_invalid",
+            ApiError::CurrencyUnknown(_) => "currency_unknown",
+            ApiError::CurrencyMismatch(_) => "currency_mismatch",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden => "forbidden",
+            ApiError::RouteNotFound(_) => "not_found",
+            ApiError::ApiKeyNotFound(_) => "api_key_not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyInProgress => "idempotency_request_in_progress",
+            ApiError::Ledger(error) => error.code(),
+            ApiError::Storage(_) => "storage_unavailable",
+            ApiError::Internal(_) => "internal_error",
+            ApiError::Status(status) => status_code_name(*status),
+        }
+    }
+
+    /// Builds the error for a response that some layer produced without the envelope, keeping
+    /// its status.
+    pub(crate) fn from_status(status: StatusCode) -> ApiError {
+        match status {
+            StatusCode::BAD_REQUEST => ApiError::InvalidRequest("the request is malformed".into()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::InvalidRequest("expected Content-Type: application/json".into())
+            }
+            StatusCode::UNAUTHORIZED => ApiError::Unauthenticated,
+            StatusCode::FORBIDDEN => ApiError::Forbidden,
+            StatusCode::NOT_FOUND => ApiError::RouteNotFound("this path".into()),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                ApiError::Internal("a layer answered 500 without detail".into())
+            }
+            other => ApiError::Status(other),
+        }
+    }
+
+    /// The message shown to the client. Server-side failures get a fixed text so that no
+    /// database error, file path or panic message leaks out.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Storage(_) | ApiError::Ledger(LedgerError::Storage(_)) => {
+                "the database is unavailable; retry later".to_owned()
+            }
+            ApiError::Internal(_) => "an internal error occurred".to_owned(),
+            ApiError::Status(status) => {
+                format!(
+                    "the request failed: {}",
+                    status.canonical_reason().unwrap_or("error")
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Maps every ledger refusal to a status. The match lists each variant on purpose: a new
+/// variant must not compile until someone decides what clients see.
+fn ledger_status(error: &LedgerError) -> StatusCode {
+    match error {
+        LedgerError::AccountNotFound(_)
+        | LedgerError::TransactionNotFound(_)
+        | LedgerError::HoldNotFound(_) => StatusCode::NOT_FOUND,
+        LedgerError::InsufficientFunds { .. }
+        | LedgerError::CurrencyMismatch { .. }
+        | LedgerError::UnbalancedTransaction { .. }
+        | LedgerError::PostingCountInvalid { .. }
+        | LedgerError::AmountInvalid
+        | LedgerError::AmountOutOfRange
+        | LedgerError::InvalidField { .. }
+        | LedgerError::AccountsMustDiffer
+        | LedgerError::ExceedsHoldAmount(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        LedgerError::ExistsWithDifferentContent { .. }
+        | LedgerError::HoldAlreadyPosted(_)
+        | LedgerError::HoldAlreadyVoided(_)
+        | LedgerError::HoldExpired(_) => StatusCode::CONFLICT,
+        LedgerError::ShuttingDown | LedgerError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A code for statuses that only generic layers produce.
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        StatusCode::GATEWAY_TIMEOUT => "request_timeout",
+        _ if status.is_server_error() => "internal_error",
+        _ => "request_failed",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let request_id = request_id::current();
+        if status.is_server_error() {
+            tracing::error!(%request_id, code = self.code(), error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.public_message(),
+                request_id,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::Unauthenticated) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mypay\""),
+            );
+        }
+        response.extensions_mut().insert(FinalBody);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn ledger_errors_keep_their_codes_and_get_the_documented_statuses() {
+        let cases = [
+            (LedgerError::AccountNotFound("a".into()), 404),
+            (
+                LedgerError::InsufficientFunds {
+                    account_id: "a".into(),
+                },
+                422,
+            ),
+            (
+                LedgerError::InvalidField {
+                    field: "f",
+                    reason: "r",
+                },
+                422,
+            ),
+            (
+                LedgerError::ExistsWithDifferentContent { what: "x".into() },
+                409,
+            ),
+            (LedgerError::HoldExpired("h".into()), 409),
+            (LedgerError::ExceedsHoldAmount("h".into()), 422),
+            (LedgerError::ShuttingDown, 503),
+        ];
+        for (error, status) in cases {
+            let code = error.code();
+            let api = ApiError::from(error);
+            assert_eq!(api.status().as_u16(), status, "{code}");
+            assert_eq!(api.code(), code);
+        }
+    }
+
+    #[test]
+    fn storage_errors_never_show_their_detail() {
+        let error = ApiError::from(LedgerError::Storage(Arc::new(sqlx::Error::PoolTimedOut)));
+        assert_eq!(error.code(), "storage_unavailable");
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!error.public_message().contains("pool"));
+        let internal = ApiError::Internal("secret path /etc/x".into());
+        assert!(!internal.public_message().contains("/etc"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The HTTP layer of mypay: JSON over HTTP for the ledger and API-key management, with health
+//! checks, metrics and an OpenAPI document generated from the router itself.
+//!
+//! Architecture invariants: only this crate knows HTTP and JSON; it holds no money logic of its
+//! own (every rule lives in `ledger`); every error leaves as one JSON envelope with a stable
+//! code; internal causes are logged, never shown.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod amount;
+mod api_keys;
+mod auth;
+mod error;
+mod extract;
+mod health;
+pub mod idempotency;
+mod ledger;
+mod metrics;
+mod middleware;
+mod openapi;
+mod pagination;
+mod request_id;
+mod time;
+
+use std::sync::Arc;
+
+use axum::http::Request;
+use axum::{Extension, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use storage::Db;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use crate::api_keys::ensure_admin_key;
+pub use crate::auth::{Caller, Role, Secret};
+pub use crate::error::{ApiError, ErrorBody, ErrorDetail};
+pub use crate::metrics::metrics_handle;
+pub use crate::middleware::REQUEST_TIMEOUT;
+
+/// The default request body limit: ample for a 64-leg transaction with metadata.
+pub const BODY_LIMIT_BYTES_DEFAULT: usize = 64 * 1024;
+/// The smallest body limit a configuration may set.
+pub const BODY_LIMIT_BYTES_MIN: usize = 1024;
+/// The largest body limit a configuration may set; nothing this API accepts needs more.
+pub const BODY_LIMIT_BYTES_MAX: usize = 1024 * 1024;
+
+/// Tunables of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The largest request body accepted, in bytes; clamped to
+    /// [`BODY_LIMIT_BYTES_MIN`]..=[`BODY_LIMIT_BYTES_MAX`].
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            body_limit_bytes: BODY_LIMIT_BYTES_DEFAULT,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The configuration with every value inside its bounds.
+    fn bounded(self) -> ApiConfig {
+        ApiConfig {
+            body_limit_bytes: self
+                .body_limit_bytes
+                .clamp(BODY_LIMIT_BYTES_MIN, BODY_LIMIT_BYTES_MAX),
+        }
+    }
+}
+
+/// What every handler shares. Cheap to clone: each part is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) ledger: Arc<::ledger::Ledger>,
+    pub(crate) db: Db,
+    pub(crate) metrics: PrometheusHandle,
+    pub(crate) config: ApiConfig,
+}
+
+impl AppState {
+    /// Bundles the services; the configuration is bounded here.
+    pub fn new(
+        ledger: Arc<::ledger::Ledger>,
+        db: Db,
+        metrics: PrometheusHandle,
+        config: ApiConfig,
+    ) -> AppState {
+        AppState {
+            ledger,
+            db,
+            metrics,
+            config: config.bounded(),
+        }
+    }
+
+    /// The state as placed in request extensions by [`router`]. Layers that are built before
+    /// any state exists (so that [`openapi`] can build the very same routes without a
+    /// database) reach it this way.
+    pub(crate) fn from_extensions(
+        extensions: &axum::http::Extensions,
+    ) -> Result<AppState, ApiError> {
+        extensions
+            .get::<AppState>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("the router was built without its state".into()))
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every route, each documented by its handler's `#[utoipa::path]`.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::serve_metrics))
+        .routes(routes!(openapi::serve_openapi))
+        .merge(ledger::routes())
+        .merge(api_keys::routes())
+}
+
+/// The OpenAPI document, exactly as served at `/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The complete application: every route, the fallback, and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let (routes, document) = api_routes().split_for_parts();
+    let document = document
+        .to_json()
+        .map(|json| openapi::OpenApiJson(Arc::from(json)))
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "the OpenAPI document does not serialise");
+            openapi::OpenApiJson(Arc::from("{}"))
+        });
+    let body_limit_bytes = state.config.body_limit_bytes;
+    let app = routes
+        .fallback(route_not_found)
+        .with_state(state.clone())
+        .layer(Extension(document))
+        .layer(Extension(state));
+    middleware::apply(app, body_limit_bytes)
+}
+
+/// Answers paths that match no route.
+async fn route_not_found(request: Request<axum::body::Body>) -> ApiError {
+    ApiError::RouteNotFound(request.uri().path().chars().take(256).collect())
+}

@@ -1,0 +1,67 @@
+//! The OpenAPI document. It is generated from the same router that serves requests (every
+//! handler carries `#[utoipa::path]` and is registered with `routes!`), so a route cannot be
+//! served without being documented; a test checks the converse by calling every documented
+//! operation.
+
+use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
+use axum::Extension;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The document's static part: title, tags and the bearer security scheme.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mypay",
+        description = "Payments and prepaid-money platform. Amounts are decimal strings in major \
+            units with an ISO 4217 currency; timestamps are RFC 3339 UTC with microseconds; every \
+            error is {\"error\": {\"code\", \"message\", \"request_id\"}}. Money-moving POSTs accept \
+            an Idempotency-Key header."
+    ),
+    modifiers(&BearerSecurity),
+    tags(
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "ledger", description = "Double-entry ledger: accounts, transactions, holds (admin keys only)"),
+        (name = "admin", description = "API key management (admin keys only)"),
+    )
+)]
+pub(crate) struct ApiDoc;
+
+/// The name handlers use in `security((…))`.
+pub const BEARER_SCHEME: &str = "bearer";
+
+/// Adds the `Authorization: Bearer <API key>` scheme.
+struct BearerSecurity;
+
+impl Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("mpk_ API key".to_owned());
+        components.add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(scheme));
+    }
+}
+
+/// The rendered document, shared by the router with the handler below.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenApiJson(pub std::sync::Arc<str>);
+
+/// Serves this document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+pub(crate) async fn serve_openapi(
+    Extension(document): Extension<OpenApiJson>,
+) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document.0.to_string(),
+    )
+}

@@ -1,0 +1,230 @@
+//! Black-box test support: a real server on a free port with its own database.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use api::{ApiConfig, AppState, Secret};
+use ledger::{Ledger, SystemClock, WriterConfig};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use testkit::TestDb;
+
+/// The admin key every test server is configured with.
+pub const ADMIN_KEY: &str = "mpk_test_admin_key_0123456789abcdefghijklmnopqrstu";
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub admin_key: String,
+    pub client: Client,
+    pub ledger: Arc<Ledger>,
+    pub db: TestDb,
+}
+
+/// Starts the application on `127.0.0.1:0` against a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ApiConfig::default()).await
+}
+
+/// Like [`spawn_app`], with a chosen configuration.
+pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
+    let db = TestDb::new(16).await;
+    let ledger = Arc::new(Ledger::start(
+        db.db.clone(),
+        Arc::new(SystemClock),
+        WriterConfig::default(),
+    ));
+    let configured = Secret::new(ADMIN_KEY.to_owned());
+    let generated = api::ensure_admin_key(&db.db, Some(&configured))
+        .await
+        .expect("admin key");
+    assert!(
+        generated.is_none(),
+        "a configured key is stored, not generated"
+    );
+    let state = AppState::new(ledger.clone(), db.db.clone(), api::metrics_handle(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        axum::serve(listener, api::router(state))
+            .await
+            .expect("serve");
+    });
+    TestApp {
+        base: format!("http://{address}"),
+        admin_key: ADMIN_KEY.to_owned(),
+        client: Client::new(),
+        ledger,
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the admin key.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_key)
+    }
+
+    /// GET with the admin key, returning status and JSON.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        json_of(self.admin(Method::GET, path).send().await.expect("request")).await
+    }
+
+    /// POST JSON with the admin key, returning status and JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        json_of(
+            self.admin(Method::POST, path)
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Opens an account and returns its id.
+    pub async fn account(&self, code: &str, kind: &str, currency: &str, guarded: bool) -> String {
+        let flags = if guarded {
+            json!(["must_not_go_negative"])
+        } else {
+            json!([])
+        };
+        let (status, body) = self
+            .post(
+                "/v1/ledger/accounts",
+                &json!({"code": code, "kind": kind, "currency": currency, "flags": flags}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("account id").to_owned()
+    }
+
+    /// Posts a two-leg transfer: debit `from`, credit `to`.
+    pub async fn transfer(
+        &self,
+        from: &str,
+        to: &str,
+        amount: &str,
+        currency: &str,
+    ) -> (StatusCode, Value) {
+        self.post(
+            "/v1/ledger/transactions",
+            &transfer_body(None, from, to, amount, currency),
+        )
+        .await
+    }
+
+    /// The current balance of an account.
+    pub async fn balance(&self, account: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/v1/ledger/accounts/{account}/balance"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Creates an API key of the given role and returns (id, secret).
+    pub async fn api_key(&self, role: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/v1/admin/api-keys",
+                &json!({"role": role, "name": format!("{role} key")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["id"].as_str().expect("id").to_owned(),
+            body["secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+}
+
+/// A transfer request body.
+pub fn transfer_body(
+    id: Option<&str>,
+    from: &str,
+    to: &str,
+    amount: &str,
+    currency: &str,
+) -> Value {
+    let mut body = json!({
+        "postings": [
+            {"account_id": from, "direction": "debit", "amount": amount, "currency": currency},
+            {"account_id": to, "direction": "credit", "amount": amount, "currency": currency},
+        ]
+    });
+    if let Some(id) = id {
+        body["id"] = json!(id);
+    }
+    body
+}
+
+/// Status and JSON body of a response (Null when the body is not JSON).
+pub async fn json_of(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Asserts the error envelope: status, code, and a request id.
+pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status.as_u16(), expected_status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["error"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{body}"
+    );
+}
+
+/// A liability wallet (must not go negative) funded from an asset account; returns
+/// (wallet, bank) after moving `funding` from bank to wallet.
+pub async fn funded_wallet(
+    app: &TestApp,
+    name: &str,
+    currency: &str,
+    funding: &str,
+) -> (String, String) {
+    let wallet = app
+        .account(
+            &format!("liability:member:{name}:money"),
+            "liability",
+            currency,
+            true,
+        )
+        .await;
+    let bank = app
+        .account(&format!("asset:bank:{name}"), "asset", currency, false)
+        .await;
+    let (status, body) = app.transfer(&bank, &wallet, funding, currency).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (wallet, bank)
+}
+
+/// Sends a raw request with the admin key and returns status and JSON.
+pub async fn send(builder: RequestBuilder) -> (StatusCode, Value) {
+    json_of(builder.send().await.expect("request")).await
+}
+
+pub fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).expect("method")
+}

@@ -1,0 +1,283 @@
+//! The double-entry ledger: accounts, journal transactions that balance per currency, holds,
+//! balances now and at any past instant, and account history.
+//!
+//! Reads go straight to the database. Every write that moves money goes through the
+//! [`committer`], which batches concurrent commands into one database transaction (group
+//! commit) and applies them one by one with the pure [`engine`].
+
+mod account;
+mod check;
+mod clock;
+mod committer;
+mod engine;
+mod error;
+mod hold;
+mod id;
+mod store;
+mod transaction;
+
+pub use account::{
+    Account, AccountCode, AccountFlags, AccountKind, Balance, Direction, NewAccount, Totals,
+    METADATA_BYTES_MAX,
+};
+pub use check::{check, CheckReport, Violation};
+pub use clock::{Clock, ManualClock, Micros, SystemClock};
+pub use committer::{WriterConfig, BATCH_SIZE_MAX_LIMIT, BATCH_WINDOW_LIMIT, WRITERS_LIMIT};
+pub use engine::Outcome;
+pub use error::LedgerError;
+pub use hold::{Hold, HoldState, NewHold, PostHold};
+pub use id::{AccountId, HoldId, TransactionId, ID_LEN_MAX};
+pub use transaction::{
+    NewTransaction, Posting, PostingSpec, Transaction, TransactionKind, DESCRIPTION_LEN_MAX,
+    POSTINGS_MAX, POSTINGS_MIN,
+};
+
+use std::sync::Arc;
+
+use money::Money;
+use storage::Db;
+use tokio::task::JoinSet;
+
+use committer::Committer;
+use engine::Command;
+use transaction::validate_metadata;
+
+/// The largest page a list or history query returns.
+pub const PAGE_SIZE_MAX: i64 = 500;
+
+/// A page of results and the cursor for the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A write's result, and whether it was already stored by an earlier submission of the same
+/// id and content (a replay changes nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed<T> {
+    pub value: T,
+    pub replayed: bool,
+}
+
+impl<T> Committed<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Committed<U> {
+        Committed {
+            value: f(self.value),
+            replayed: self.replayed,
+        }
+    }
+}
+
+/// The ledger service. Cheap to share behind an `Arc`.
+pub struct Ledger {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    committer: Committer,
+}
+
+impl Ledger {
+    /// Starts the writers. The database must be migrated.
+    pub fn start(db: Db, clock: Arc<dyn Clock>, config: WriterConfig) -> Ledger {
+        let committer = Committer::start(db.clone(), clock.clone(), config);
+        Ledger {
+            db,
+            clock,
+            committer,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn now_micros(&self) -> Micros {
+        self.clock.now_micros()
+    }
+
+    /// Lets queued commands finish, then stops the writers.
+    pub async fn shutdown(&self) {
+        self.committer.shutdown().await;
+    }
+
+    /// Opens an account. Opening the same code again with the same definition returns the
+    /// existing account; a different definition is refused.
+    pub async fn create_account(&self, new: NewAccount) -> Result<Account, LedgerError> {
+        validate_metadata(new.metadata.as_ref())?;
+        let mut conn = self.db.pool().acquire().await?;
+        let id = AccountId::generate();
+        let stored = store::insert_account(&mut conn, &id, &new, self.clock.now_micros()).await?;
+        let same = stored.kind == new.kind
+            && stored.currency == new.currency
+            && stored.flags == new.flags
+            && stored.metadata == new.metadata;
+        if same {
+            Ok(stored)
+        } else {
+            Err(LedgerError::ExistsWithDifferentContent {
+                what: format!("account {}", new.code.as_str()),
+            })
+        }
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Account, LedgerError> {
+        let mut conn = self.db.pool().acquire().await?;
+        store::account_by_id(&mut conn, id)
+            .await?
+            .ok_or_else(|| LedgerError::AccountNotFound(id.to_owned()))
+    }
+
+    pub async fn account_by_code(&self, code: &AccountCode) -> Result<Account, LedgerError> {
+        let mut conn = self.db.pool().acquire().await?;
+        store::account_by_code(&mut conn, code)
+            .await?
+            .ok_or_else(|| LedgerError::AccountNotFound(code.as_str().to_owned()))
+    }
+
+    /// Accounts in id order; the cursor is the last id of the previous page.
+    pub async fn list_accounts(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<Account>, LedgerError> {
+        let limit = limit.clamp(1, PAGE_SIZE_MAX);
+        let mut conn = self.db.pool().acquire().await?;
+        let mut items = store::list_accounts(&mut conn, after, limit + 1).await?;
+        let next = next_cursor(&mut items, limit, |a| a.id.to_string());
+        Ok(Page { items, next })
+    }
+
+    /// Posts a journal transaction. Resubmitting the same id and content returns the stored
+    /// transaction; the same id with other content is refused.
+    pub async fn post_transaction(
+        &self,
+        tx: NewTransaction,
+    ) -> Result<Committed<Transaction>, LedgerError> {
+        tx.validate()?;
+        let committed = self.committer.submit(Command::Post(tx)).await?;
+        Ok(committed.map(|outcome| match outcome {
+            Outcome::Transaction(tx) => tx,
+            other => unreachable!("posting a transaction answered {other:?}"),
+        }))
+    }
+
+    pub async fn transaction(&self, id: &str) -> Result<Transaction, LedgerError> {
+        let id = TransactionId::parse(id)
+            .map_err(|_| LedgerError::TransactionNotFound(id.to_owned()))?;
+        let mut conn = self.db.pool().acquire().await?;
+        store::transactions_by_ids(&mut conn, std::slice::from_ref(&id))
+            .await?
+            .pop()
+            .ok_or_else(|| LedgerError::TransactionNotFound(id.to_string()))
+    }
+
+    /// Reserves funds: the debit account's available balance drops now, the money moves when
+    /// the hold is posted.
+    pub async fn reserve_hold(&self, hold: NewHold) -> Result<Committed<Hold>, LedgerError> {
+        hold.validate()?;
+        let committed = self.committer.submit(Command::Reserve(hold)).await?;
+        Ok(committed.map(|outcome| match outcome {
+            Outcome::Hold(hold) => hold,
+            other => unreachable!("reserving a hold answered {other:?}"),
+        }))
+    }
+
+    /// Posts a hold, fully or partially; the unposted rest is released.
+    pub async fn post_hold(
+        &self,
+        post: PostHold,
+    ) -> Result<Committed<(Hold, Transaction)>, LedgerError> {
+        let committed = self.committer.submit(Command::PostHold(post)).await?;
+        Ok(committed.map(|outcome| match outcome {
+            Outcome::HoldPosted(hold, tx) => (hold, tx),
+            other => unreachable!("posting a hold answered {other:?}"),
+        }))
+    }
+
+    /// Releases a hold without moving money.
+    pub async fn void_hold(&self, id: HoldId) -> Result<Committed<Hold>, LedgerError> {
+        let committed = self.committer.submit(Command::VoidHold(id)).await?;
+        Ok(committed.map(|outcome| match outcome {
+            Outcome::Hold(hold) => hold,
+            other => unreachable!("voiding a hold answered {other:?}"),
+        }))
+    }
+
+    pub async fn hold(&self, id: &str) -> Result<Hold, LedgerError> {
+        let id = HoldId::parse(id).map_err(|_| LedgerError::HoldNotFound(id.to_owned()))?;
+        let mut conn = self.db.pool().acquire().await?;
+        store::hold_by_id(&mut conn, &id)
+            .await?
+            .ok_or_else(|| LedgerError::HoldNotFound(id.to_string()))
+    }
+
+    /// Expires up to `limit` pending holds whose time has passed; returns how many expired.
+    pub async fn expire_due_holds(&self, limit: i64) -> Result<usize, LedgerError> {
+        let due = {
+            let mut conn = self.db.pool().acquire().await?;
+            store::due_holds(
+                &mut conn,
+                self.clock.now_micros(),
+                limit.clamp(1, PAGE_SIZE_MAX),
+            )
+            .await?
+        };
+        let mut tasks = JoinSet::new();
+        for id in due {
+            tasks.spawn(self.committer.submitter().submit(Command::ExpireHold(id)));
+        }
+        let mut expired = 0;
+        while let Some(result) = tasks.join_next().await {
+            if let Ok(Ok(Committed {
+                value: Outcome::Hold(hold),
+                replayed: false,
+            })) = result
+            {
+                expired += usize::from(hold.state == HoldState::Expired);
+            }
+        }
+        Ok(expired)
+    }
+
+    /// The current balance: posted, held, incoming and available.
+    pub async fn balance(&self, id: &str) -> Result<Balance, LedgerError> {
+        self.account(id).await?.balance()
+    }
+
+    /// The posted balance as it was at `at` (microseconds since the epoch).
+    pub async fn balance_at(&self, id: &str, at: Micros) -> Result<Money, LedgerError> {
+        let account = self.account(id).await?;
+        let mut conn = self.db.pool().acquire().await?;
+        let minor = store::balance_after_at(&mut conn, &account.id, at)
+            .await?
+            .unwrap_or(0);
+        Ok(Money::from_minor(minor, account.currency))
+    }
+
+    /// An account's postings, newest first, each with the balance right after it. The cursor
+    /// is the sequence number of the last posting of the previous page.
+    pub async fn history(
+        &self,
+        id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Page<Posting>, LedgerError> {
+        let account = self.account(id).await?;
+        let limit = limit.clamp(1, PAGE_SIZE_MAX);
+        let mut conn = self.db.pool().acquire().await?;
+        let mut items = store::history(&mut conn, &account.id, before, limit + 1).await?;
+        let next = next_cursor(&mut items, limit, |p| p.account_seq.to_string());
+        Ok(Page { items, next })
+    }
+}
+
+/// Trims a page fetched with one extra row and returns the cursor if there is more.
+fn next_cursor<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {
+    let limit = usize::try_from(limit).expect("limit is clamped positive");
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,157 @@
+//! Many tasks hammering few accounts and one hot account at once: money is conserved to the
+//! unit, no guarded balance goes negative, and every acknowledged write is stored exactly once.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use common::{start, Harness};
+use ledger::{Account, HoldId, NewHold, PostHold, SystemClock};
+use money::{Currency, Money};
+use rand::Rng;
+
+const TASKS: usize = 32;
+const OPS_PER_TASK: usize = 60;
+const WALLETS: usize = 8;
+
+#[derive(Default)]
+struct Acknowledged {
+    /// Transaction ids the ledger acknowledged, each with its amount.
+    transactions: Vec<(String, i64)>,
+}
+
+async fn hammer(
+    h: Arc<Harness>,
+    hot: Account,
+    wallets: Arc<Vec<Account>>,
+    task: usize,
+) -> Acknowledged {
+    let mut acked = Acknowledged::default();
+    for n in 0..OPS_PER_TASK {
+        let (choice, a, b, minor) = {
+            let mut rng = rand::rng();
+            (
+                rng.random_range(0..10),
+                rng.random_range(0..WALLETS),
+                rng.random_range(0..WALLETS),
+                rng.random_range(1..2_000),
+            )
+        };
+        let id = format!("task{task}-op{n}");
+        match choice {
+            // Funding from the hot account and spending back to it, like charges and payouts.
+            0..=1 => {
+                let tx = h
+                    .transfer(&id, &hot, &wallets[a], minor)
+                    .await
+                    .expect("funding never fails");
+                acked.transactions.push((tx.value.id.to_string(), minor));
+            }
+            2..=3 => match h.transfer(&id, &wallets[a], &hot, minor).await {
+                Ok(tx) => acked.transactions.push((tx.value.id.to_string(), minor)),
+                Err(e) => assert_eq!(e.code(), "insufficient_funds"),
+            },
+            4..=7 => match h.transfer(&id, &wallets[a], &wallets[b], minor).await {
+                Ok(tx) => acked.transactions.push((tx.value.id.to_string(), minor)),
+                Err(e) => assert_eq!(e.code(), "insufficient_funds"),
+            },
+            _ => {
+                let hold = NewHold {
+                    id: HoldId::parse(&id).unwrap(),
+                    debit_account_id: wallets[a].id.clone(),
+                    credit_account_id: hot.id.clone(),
+                    amount: Money::from_minor(minor, Currency::KRW),
+                    expires_at: None,
+                    metadata: None,
+                };
+                match h.ledger.reserve_hold(hold).await {
+                    Ok(_) if choice == 8 => {
+                        let post = PostHold {
+                            hold_id: HoldId::parse(&id).unwrap(),
+                            amount: Some(minor / 2 + 1),
+                            transaction_id: None,
+                        };
+                        let (_, tx) = h
+                            .ledger
+                            .post_hold(post)
+                            .await
+                            .expect("posting a pending hold")
+                            .value;
+                        acked.transactions.push((tx.id.to_string(), minor / 2 + 1));
+                    }
+                    Ok(_) => {
+                        h.ledger
+                            .void_hold(HoldId::parse(&id).unwrap())
+                            .await
+                            .expect("voiding a pending hold");
+                    }
+                    Err(e) => assert_eq!(e.code(), "insufficient_funds"),
+                }
+            }
+        }
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_tasks_on_eight_accounts_and_a_hot_one() {
+    let h = Arc::new(start(Arc::new(SystemClock)).await);
+    let hot = h.bank("asset:bank:master", Currency::KRW).await;
+    let mut wallets = Vec::new();
+    for i in 0..WALLETS {
+        let wallet = h
+            .wallet(&format!("liability:member:{i}:money"), Currency::KRW)
+            .await;
+        h.fund(&format!("seed{i}"), &hot, &wallet, 10_000).await;
+        wallets.push(wallet);
+    }
+    let wallets = Arc::new(wallets);
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| tokio::spawn(hammer(h.clone(), hot.clone(), wallets.clone(), task)))
+        .collect();
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.unwrap().transactions);
+    }
+
+    // Conservation: the hot asset equals what the members hold, to the unit.
+    let mut members = 0i64;
+    for wallet in wallets.iter() {
+        let balance = h.ledger.balance(wallet.id.as_str()).await.unwrap();
+        assert!(
+            balance.available.minor() >= 0,
+            "a guarded wallet went negative"
+        );
+        assert_eq!(balance.held.minor(), 0, "every hold was resolved");
+        members += balance.posted.minor();
+    }
+    assert_eq!(
+        h.posted(&hot).await,
+        members,
+        "money was created or destroyed"
+    );
+
+    // Every acknowledged transaction is stored exactly once, with its amount; nothing else is.
+    let ids: HashSet<&str> = acknowledged.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        acknowledged.len(),
+        "an id was acknowledged twice"
+    );
+    for (id, minor) in &acknowledged {
+        let stored = h.ledger.transaction(id).await.unwrap();
+        assert_eq!(stored.postings.len(), 2);
+        assert!(stored.postings.iter().all(|p| p.amount.minor() == *minor));
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_transactions")
+        .fetch_one(h.db.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored as usize,
+        acknowledged.len() + WALLETS,
+        "stored transactions = acknowledged + seeds"
+    );
+    h.assert_invariants().await;
+}

@@ -1,0 +1,135 @@
+//! Command-line flags, each with an environment variable to fall back on.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ledger::WriterConfig;
+use storage::DatabaseUrl;
+
+/// The embedded default: a SQLite file in a data directory next to where mypay runs.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./mypay-data/mypay.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mypay",
+    version,
+    about = "A self-hostable payments and prepaid-money platform"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub logging: Logging,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Verify the ledger's invariants; exits non-zero with a report when one fails.
+    Check(DatabaseArgs),
+    /// Measure throughput and latency.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Random transfers (or all from one hot account) straight through the ledger's writer.
+    Ledger(crate::bench::LedgerBenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Logging {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "MYPAY_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+impl Logging {
+    /// Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+    pub fn init(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        match self.log_format {
+            LogFormat::Text => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// sqlite://PATH or postgres://USER@HOST/DB. The password, if any, is never logged.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = parse_database_url)]
+    pub database_url: DatabaseUrl,
+    /// Connections in the pool.
+    #[arg(long, env = "MYPAY_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: u32,
+}
+
+pub fn parse_database_url(value: &str) -> Result<DatabaseUrl, String> {
+    DatabaseUrl::parse(value).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WriterArgs {
+    /// The most ledger commands committed in one database transaction.
+    #[arg(long, env = "MYPAY_BATCH_SIZE_MAX", default_value_t = WriterConfig::default().batch_size_max)]
+    pub batch_size_max: usize,
+    /// How long a writer lingers for more commands before committing, in microseconds.
+    #[arg(long, env = "MYPAY_BATCH_WINDOW_US", default_value_t = WriterConfig::default().batch_window.as_micros() as u64)]
+    pub batch_window_us: u64,
+    /// Ledger writers committing at once (PostgreSQL; SQLite always uses one).
+    #[arg(long, env = "MYPAY_LEDGER_WRITERS", default_value_t = WriterConfig::default().writers)]
+    pub writers: usize,
+}
+
+impl WriterArgs {
+    pub fn config(&self) -> WriterConfig {
+        WriterConfig {
+            batch_size_max: self.batch_size_max,
+            batch_window: Duration::from_micros(self.batch_window_us),
+            writers: self.writers,
+            ..WriterConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub writer: WriterArgs,
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, env = "MYPAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "MYPAY_BODY_LIMIT_BYTES", default_value_t = api::ApiConfig::default().body_limit_bytes)]
+    pub body_limit_bytes: usize,
+    /// The admin API key to accept; when unset, one is created on first start and printed once.
+    #[arg(
+        long = "admin-api-key",
+        env = "MYPAY_ADMIN_API_KEY",
+        hide_env_values = true
+    )]
+    pub admin_api_key: Option<String>,
+}

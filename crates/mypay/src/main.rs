@@ -1,0 +1,35 @@
+//! `mypay`: the payments platform in one binary.
+
+mod bench;
+mod cli;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{BenchCommand, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.logging.init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("build the tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Migrate(args) => serve::migrate(args).await,
+            Command::Check(args) => serve::check(args).await,
+            Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `mypay serve`, `mypay migrate` and `mypay check`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ledger::{Ledger, SystemClock};
+use storage::Db;
+
+use crate::cli::{DatabaseArgs, ServeArgs};
+
+/// How often pending holds past their expiry are released.
+const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// Holds released per sweep, so one sweep cannot monopolise the writer.
+const HOLD_SWEEP_BATCH: i64 = 500;
+
+/// Connects and applies migrations; every command starts here.
+async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
+    let db = Db::connect(&args.database_url, args.pool_size)
+        .await
+        .with_context(|| format!("cannot open {}", args.database_url))?;
+    db.migrate().await.context("cannot migrate the database")?;
+    tracing::info!(database = %args.database_url, backend = db.backend().name(), "database ready");
+    Ok(db)
+}
+
+pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<ExitCode> {
+    open(&args).await?.close().await;
+    println!("migrations applied to {}", args.database_url);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn check(args: DatabaseArgs) -> anyhow::Result<ExitCode> {
+    let db = open(&args).await?;
+    let report = ledger::check(&db)
+        .await
+        .context("cannot run the invariant queries")?;
+    db.close().await;
+    print!("{report}");
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let db = open(&args.database).await?;
+    let configured = args.admin_api_key.map(api::Secret::new);
+    if let Some(created) = api::ensure_admin_key(&db, configured.as_ref()).await? {
+        // Printed once, to stdout rather than the logs: only its digest is stored.
+        println!(
+            "created admin API key (shown only now): {}",
+            created.expose()
+        );
+    }
+    let ledger = Arc::new(Ledger::start(
+        db.clone(),
+        Arc::new(SystemClock),
+        args.writer.config(),
+    ));
+    let sweeper = tokio::spawn(sweep_expired_holds(ledger.clone()));
+    let config = api::ApiConfig {
+        body_limit_bytes: args.body_limit_bytes,
+    };
+    let state = api::AppState::new(ledger.clone(), db.clone(), api::metrics_handle(), config);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    println!("listening on http://{address}");
+    tracing::info!(%address, "listening");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    tracing::info!("shutting down: draining the ledger writer");
+    sweeper.abort();
+    ledger.shutdown().await;
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Releases holds whose expiry has passed, forever.
+async fn sweep_expired_holds(ledger: Arc<Ledger>) {
+    let mut tick = tokio::time::interval(HOLD_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match ledger.expire_due_holds(HOLD_SWEEP_BATCH).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "expired holds released"),
+            Err(error) => tracing::warn!(%error, "hold expiry sweep failed; will retry"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,88 @@
+//! A statement builder that numbers `$N` placeholders, which both backends accept, so that
+//! statements with a variable number of rows are still written once.
+
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Encode, Type};
+
+/// Accumulates SQL text and its bound arguments.
+pub struct SqlBuilder {
+    sql: String,
+    args: AnyArguments<'static>,
+    bound: usize,
+}
+
+impl SqlBuilder {
+    pub fn new(sql: &str) -> SqlBuilder {
+        SqlBuilder {
+            sql: sql.to_owned(),
+            args: AnyArguments::default(),
+            bound: 0,
+        }
+    }
+
+    /// Appends literal SQL text.
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder and binds `value` to it.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'static, Any> + Type<Any> + 'static,
+    {
+        self.bound += 1;
+        self.sql.push('$');
+        self.sql.push_str(&self.bound.to_string());
+        self.args
+            .add(value)
+            .expect("encoding an owned scalar into AnyArguments cannot fail");
+        self
+    }
+
+    /// Appends `(v1, v2, …)` for a list of values, for `IN (…)` clauses.
+    pub fn bind_list<T, I>(&mut self, values: I) -> &mut Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Encode<'static, Any> + Type<Any> + 'static,
+    {
+        self.push("(");
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        self.push(")")
+    }
+
+    /// How many arguments are bound so far.
+    pub fn bound(&self) -> usize {
+        self.bound
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The finished statement. Statements whose text depends on a row count are not kept as
+    /// prepared statements, so that varying batch sizes do not churn the statement cache.
+    pub fn build(self) -> (String, AnyArguments<'static>) {
+        (self.sql, self.args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut b = SqlBuilder::new("SELECT * FROM t WHERE a = ");
+        b.bind(1_i64)
+            .push(" AND b IN ")
+            .bind_list(["x".to_owned(), "y".to_owned()]);
+        assert_eq!(b.sql(), "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(b.bound(), 3);
+    }
+}
