@@ -365,7 +365,7 @@ impl Writer {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let stored_hashes = store::stored_hashes(&mut tx, &transaction_ids).await?;
+        let stored_hashes = store::stored_hashes(&mut tx, backend, &transaction_ids).await?;
         let hold_ids: Vec<HoldId> = commands
             .iter()
             .filter_map(Command::hold_id)
@@ -480,13 +480,13 @@ async fn answer(db: &Db, applied: Applied) -> Result<Committed<Outcome>, LedgerE
         Applied::ReplayInBatch(outcome) => Ok(replayed(outcome)),
         Applied::ReplayStoredTransaction(id) => {
             let mut conn = db.pool().acquire().await?;
-            stored_transaction_outcome(&mut conn, &id)
+            stored_transaction_outcome(&mut conn, db.backend(), &id)
                 .await
                 .map(replayed)
         }
         Applied::ReplayStoredHold(id) => {
             let mut conn = db.pool().acquire().await?;
-            let hold = store::hold_by_id(&mut conn, &id)
+            let hold = store::hold_by_id(&mut conn, db.backend(), &id)
                 .await?
                 .ok_or_else(|| LedgerError::HoldNotFound(id.to_string()))?;
             Ok(replayed(Outcome::Hold(hold)))
@@ -529,15 +529,16 @@ async fn lock_accounts<'a>(
 /// The answer to a replayed transaction: the transaction, and its hold if it posted one.
 pub(crate) async fn stored_transaction_outcome(
     conn: &mut AnyConnection,
+    backend: Backend,
     id: &TransactionId,
 ) -> Result<Outcome, LedgerError> {
-    let tx = store::transactions_by_ids(conn, std::slice::from_ref(id))
+    let tx = store::transactions_by_ids(conn, backend, std::slice::from_ref(id))
         .await?
         .pop()
         .ok_or_else(|| LedgerError::TransactionNotFound(id.to_string()))?;
     match &tx.hold_id {
         Some(hold_id) => {
-            let hold = store::hold_by_id(conn, hold_id)
+            let hold = store::hold_by_id(conn, backend, hold_id)
                 .await?
                 .ok_or_else(|| LedgerError::HoldNotFound(hold_id.to_string()))?;
             Ok(Outcome::HoldPosted(hold, tx))

@@ -106,7 +106,14 @@ impl Ledger {
         validate_metadata(new.metadata.as_ref())?;
         let mut conn = self.db.pool().acquire().await?;
         let id = AccountId::generate();
-        let stored = store::insert_account(&mut conn, &id, &new, self.clock.now_micros()).await?;
+        let stored = store::insert_account(
+            &mut conn,
+            self.db.backend(),
+            &id,
+            &new,
+            self.clock.now_micros(),
+        )
+        .await?;
         let same = stored.kind == new.kind
             && stored.currency == new.currency
             && stored.flags == new.flags
@@ -122,14 +129,14 @@ impl Ledger {
 
     pub async fn account(&self, id: &str) -> Result<Account, LedgerError> {
         let mut conn = self.db.pool().acquire().await?;
-        store::account_by_id(&mut conn, id)
+        store::account_by_id(&mut conn, self.db.backend(), id)
             .await?
             .ok_or_else(|| LedgerError::AccountNotFound(id.to_owned()))
     }
 
     pub async fn account_by_code(&self, code: &AccountCode) -> Result<Account, LedgerError> {
         let mut conn = self.db.pool().acquire().await?;
-        store::account_by_code(&mut conn, code)
+        store::account_by_code(&mut conn, self.db.backend(), code)
             .await?
             .ok_or_else(|| LedgerError::AccountNotFound(code.as_str().to_owned()))
     }
@@ -142,7 +149,8 @@ impl Ledger {
     ) -> Result<Page<Account>, LedgerError> {
         let limit = limit.clamp(1, PAGE_SIZE_MAX);
         let mut conn = self.db.pool().acquire().await?;
-        let mut items = store::list_accounts(&mut conn, after, limit + 1).await?;
+        let mut items =
+            store::list_accounts(&mut conn, self.db.backend(), after, limit + 1).await?;
         let next = next_cursor(&mut items, limit, |a| a.id.to_string());
         Ok(Page { items, next })
     }
@@ -165,7 +173,7 @@ impl Ledger {
         let id = TransactionId::parse(id)
             .map_err(|_| LedgerError::TransactionNotFound(id.to_owned()))?;
         let mut conn = self.db.pool().acquire().await?;
-        store::transactions_by_ids(&mut conn, std::slice::from_ref(&id))
+        store::transactions_by_ids(&mut conn, self.db.backend(), std::slice::from_ref(&id))
             .await?
             .pop()
             .ok_or_else(|| LedgerError::TransactionNotFound(id.to_string()))
@@ -206,7 +214,7 @@ impl Ledger {
     pub async fn hold(&self, id: &str) -> Result<Hold, LedgerError> {
         let id = HoldId::parse(id).map_err(|_| LedgerError::HoldNotFound(id.to_owned()))?;
         let mut conn = self.db.pool().acquire().await?;
-        store::hold_by_id(&mut conn, &id)
+        store::hold_by_id(&mut conn, self.db.backend(), &id)
             .await?
             .ok_or_else(|| LedgerError::HoldNotFound(id.to_string()))
     }
@@ -217,6 +225,7 @@ impl Ledger {
             let mut conn = self.db.pool().acquire().await?;
             store::due_holds(
                 &mut conn,
+                self.db.backend(),
                 self.clock.now_micros(),
                 limit.clamp(1, PAGE_SIZE_MAX),
             )
@@ -248,7 +257,7 @@ impl Ledger {
     pub async fn balance_at(&self, id: &str, at: Micros) -> Result<Money, LedgerError> {
         let account = self.account(id).await?;
         let mut conn = self.db.pool().acquire().await?;
-        let minor = store::balance_after_at(&mut conn, &account.id, at)
+        let minor = store::balance_after_at(&mut conn, self.db.backend(), &account.id, at)
             .await?
             .unwrap_or(0);
         Ok(Money::from_minor(minor, account.currency))
@@ -265,7 +274,8 @@ impl Ledger {
         let account = self.account(id).await?;
         let limit = limit.clamp(1, PAGE_SIZE_MAX);
         let mut conn = self.db.pool().acquire().await?;
-        let mut items = store::history(&mut conn, &account.id, before, limit + 1).await?;
+        let mut items =
+            store::history(&mut conn, self.db.backend(), &account.id, before, limit + 1).await?;
         let next = next_cursor(&mut items, limit, |p| p.account_seq.to_string());
         Ok(Page { items, next })
     }

@@ -134,11 +134,13 @@ fn posting_from_row(row: &AnyRow) -> Result<Posting, sqlx::Error> {
 /// Inserts an account unless its code is taken, and returns what is stored under the code.
 pub(crate) async fn insert_account(
     conn: &mut AnyConnection,
+    backend: Backend,
     id: &AccountId,
     new: &NewAccount,
     now: Micros,
 ) -> Result<Account, sqlx::Error> {
     let mut b = SqlBuilder::new(
+        backend,
         "INSERT INTO ledger_accounts (id, code, kind, currency, flags, metadata, created_at) VALUES (",
     );
     b.bind(id.to_string()).push(", ");
@@ -149,18 +151,20 @@ pub(crate) async fn insert_account(
     b.bind(metadata_text(new.metadata.as_ref())).push(", ");
     b.bind(now).push(") ON CONFLICT (code) DO NOTHING");
     execute(conn, b).await?;
-    Ok(account_by_code(conn, &new.code)
+    Ok(account_by_code(conn, backend, &new.code)
         .await?
         .expect("the account was inserted or already existed"))
 }
 
 pub(crate) async fn account_by_id(
     conn: &mut AnyConnection,
+    backend: Backend,
     id: &str,
 ) -> Result<Option<Account>, sqlx::Error> {
-    let mut b = SqlBuilder::new(&format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = "
-    ));
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = "),
+    );
     b.bind(id.to_owned());
     fetch_all(conn, b)
         .await?
@@ -171,11 +175,13 @@ pub(crate) async fn account_by_id(
 
 pub(crate) async fn account_by_code(
     conn: &mut AnyConnection,
+    backend: Backend,
     code: &AccountCode,
 ) -> Result<Option<Account>, sqlx::Error> {
-    let mut b = SqlBuilder::new(&format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE code = "
-    ));
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE code = "),
+    );
     b.bind(code.as_str().to_owned());
     fetch_all(conn, b)
         .await?
@@ -187,12 +193,14 @@ pub(crate) async fn account_by_code(
 /// Accounts in id order, after the given id, at most `limit`.
 pub(crate) async fn list_accounts(
     conn: &mut AnyConnection,
+    backend: Backend,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Account>, sqlx::Error> {
-    let mut b = SqlBuilder::new(&format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id > "
-    ));
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id > "),
+    );
     b.bind(after.unwrap_or_default().to_owned())
         .push(" ORDER BY id LIMIT ")
         .bind(limit);
@@ -206,12 +214,16 @@ pub(crate) async fn list_accounts(
 /// The content digests of the transactions among `ids` that are already stored.
 pub(crate) async fn stored_hashes(
     conn: &mut AnyConnection,
+    backend: Backend,
     ids: &[TransactionId],
 ) -> Result<HashMap<TransactionId, String>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut b = SqlBuilder::new("SELECT id, content_hash FROM ledger_transactions WHERE id IN ");
+    let mut b = SqlBuilder::new(
+        backend,
+        "SELECT id, content_hash FROM ledger_transactions WHERE id IN ",
+    );
     b.bind_list(ids.iter().map(|id| id.to_string()));
     fetch_all(conn, b)
         .await?
@@ -234,9 +246,10 @@ pub(crate) async fn holds_for_update(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut b = SqlBuilder::new(&format!(
-        "SELECT {HOLD_COLUMNS} FROM ledger_holds WHERE id IN "
-    ));
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {HOLD_COLUMNS} FROM ledger_holds WHERE id IN "),
+    );
     b.bind_list(ids.iter().map(|id| id.to_string()))
         .push(" ORDER BY id")
         .push(backend.for_update());
@@ -257,9 +270,10 @@ pub(crate) async fn accounts_for_update(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut b = SqlBuilder::new(&format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id IN "
-    ));
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id IN "),
+    );
     b.bind_list(ids.iter().map(|id| id.to_string()))
         .push(" ORDER BY id")
         .push(backend.for_update());
@@ -314,7 +328,7 @@ pub(crate) async fn write_batch(
     backend: Backend,
     write: &BatchWrite<'_>,
 ) -> Result<(), WriteError> {
-    let mut b = SqlBuilder::new("");
+    let mut b = SqlBuilder::new(backend, "");
     let mut parts = Parts::new(backend);
     if !write.transactions.is_empty() {
         parts.begin(
@@ -567,19 +581,22 @@ fn is_conflict(error: &sqlx::Error) -> bool {
 /// Stored transactions with their postings, in the order of `ids` (missing ones skipped).
 pub(crate) async fn transactions_by_ids(
     conn: &mut AnyConnection,
+    backend: Backend,
     ids: &[TransactionId],
 ) -> Result<Vec<Transaction>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let mut b = SqlBuilder::new(
+        backend,
         "SELECT id, kind, hold_id, description, metadata, posted_at FROM ledger_transactions WHERE id IN ",
     );
     b.bind_list(ids.iter().map(|id| id.to_string()));
     let rows = fetch_all(conn, b).await?;
-    let mut p = SqlBuilder::new(&format!(
-        "SELECT {POSTING_COLUMNS} FROM ledger_postings WHERE transaction_id IN "
-    ));
+    let mut p = SqlBuilder::new(
+        backend,
+        &format!("SELECT {POSTING_COLUMNS} FROM ledger_postings WHERE transaction_id IN "),
+    );
     p.bind_list(ids.iter().map(|id| id.to_string()))
         .push(" ORDER BY transaction_id, leg");
     let mut postings: HashMap<TransactionId, Vec<Posting>> = HashMap::new();
@@ -612,11 +629,13 @@ pub(crate) async fn transactions_by_ids(
 
 pub(crate) async fn hold_by_id(
     conn: &mut AnyConnection,
+    backend: Backend,
     id: &HoldId,
 ) -> Result<Option<Hold>, sqlx::Error> {
-    let mut b = SqlBuilder::new(&format!(
-        "SELECT {HOLD_COLUMNS} FROM ledger_holds WHERE id = "
-    ));
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {HOLD_COLUMNS} FROM ledger_holds WHERE id = "),
+    );
     b.bind(id.to_string());
     fetch_all(conn, b)
         .await?
@@ -629,10 +648,14 @@ pub(crate) async fn hold_by_id(
 /// account had no posting by then.
 pub(crate) async fn balance_after_at(
     conn: &mut AnyConnection,
+    backend: Backend,
     account_id: &AccountId,
     at: Micros,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let mut b = SqlBuilder::new("SELECT balance_after FROM ledger_postings WHERE account_id = ");
+    let mut b = SqlBuilder::new(
+        backend,
+        "SELECT balance_after FROM ledger_postings WHERE account_id = ",
+    );
     b.bind(account_id.to_string())
         .push(" AND posted_at <= ")
         .bind(at)
@@ -647,13 +670,15 @@ pub(crate) async fn balance_after_at(
 /// An account's postings, newest first, before sequence `before` (exclusive).
 pub(crate) async fn history(
     conn: &mut AnyConnection,
+    backend: Backend,
     account_id: &AccountId,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Posting>, sqlx::Error> {
-    let mut b = SqlBuilder::new(&format!(
-        "SELECT {POSTING_COLUMNS} FROM ledger_postings WHERE account_id = "
-    ));
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {POSTING_COLUMNS} FROM ledger_postings WHERE account_id = "),
+    );
     b.bind(account_id.to_string())
         .push(" AND account_seq < ")
         .bind(before.unwrap_or(i64::MAX))
@@ -669,11 +694,14 @@ pub(crate) async fn history(
 /// Pending holds whose expiry has passed, oldest first.
 pub(crate) async fn due_holds(
     conn: &mut AnyConnection,
+    backend: Backend,
     now: Micros,
     limit: i64,
 ) -> Result<Vec<HoldId>, sqlx::Error> {
-    let mut b =
-        SqlBuilder::new("SELECT id FROM ledger_holds WHERE state = 'pending' AND expires_at <= ");
+    let mut b = SqlBuilder::new(
+        backend,
+        "SELECT id FROM ledger_holds WHERE state = 'pending' AND expires_at <= ",
+    );
     b.bind(now).push(" ORDER BY expires_at LIMIT ").bind(limit);
     fetch_all(conn, b)
         .await?

@@ -45,7 +45,27 @@ pub async fn check(args: DatabaseArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The shortest admin key accepted from configuration: anything shorter is guessable.
+const ADMIN_KEY_LEN_MIN: usize = 32;
+/// The longest bearer token the API reads.
+const ADMIN_KEY_LEN_MAX: usize = 256;
+
+/// Refuses a configured admin key that could never authenticate (the bearer parser takes
+/// 32 to 256 visible ASCII characters) or that is too short to be secret.
+fn check_admin_key(key: &str) -> anyhow::Result<()> {
+    let visible = key.bytes().all(|b| b.is_ascii_graphic());
+    if !visible || !(ADMIN_KEY_LEN_MIN..=ADMIN_KEY_LEN_MAX).contains(&key.len()) {
+        anyhow::bail!(
+            "MYPAY_ADMIN_API_KEY must be {ADMIN_KEY_LEN_MIN} to {ADMIN_KEY_LEN_MAX} visible ASCII characters"
+        );
+    }
+    Ok(())
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(key) = &args.admin_api_key {
+        check_admin_key(key)?;
+    }
     let db = open(&args.database).await?;
     let configured = args.admin_api_key.map(api::Secret::new);
     if let Some(created) = api::ensure_admin_key(&db, configured.as_ref()).await? {
@@ -114,5 +134,18 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_admin_keys_must_be_usable_and_long() {
+        assert!(check_admin_key(&"k".repeat(32)).is_ok());
+        assert!(check_admin_key("short").is_err());
+        assert!(check_admin_key(&format!("{} x", "k".repeat(40))).is_err());
+        assert!(check_admin_key(&"k".repeat(257)).is_err());
     }
 }

@@ -1,19 +1,26 @@
-//! A statement builder that numbers `$N` placeholders, which both backends accept, so that
-//! statements with a variable number of rows are still written once.
+//! A statement builder, so that statements with a variable number of rows are still written
+//! once. Placeholders are `$N` on PostgreSQL and anonymous `?` on SQLite: SQLite resolves each
+//! named parameter by a linear search, which makes binding a batch of thousands of parameters
+//! quadratic, while anonymous ones bind by position. Both number arguments in order of
+//! appearance, so the same builder calls produce equivalent statements.
 
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Encode, Type};
 
+use crate::Backend;
+
 /// Accumulates SQL text and its bound arguments.
 pub struct SqlBuilder {
+    backend: Backend,
     sql: String,
     args: AnyArguments<'static>,
     bound: usize,
 }
 
 impl SqlBuilder {
-    pub fn new(sql: &str) -> SqlBuilder {
+    pub fn new(backend: Backend, sql: &str) -> SqlBuilder {
         SqlBuilder {
+            backend,
             sql: sql.to_owned(),
             args: AnyArguments::default(),
             bound: 0,
@@ -32,8 +39,13 @@ impl SqlBuilder {
         T: Encode<'static, Any> + Type<Any> + 'static,
     {
         self.bound += 1;
-        self.sql.push('$');
-        self.sql.push_str(&self.bound.to_string());
+        match self.backend {
+            Backend::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.bound.to_string());
+            }
+            Backend::Sqlite => self.sql.push('?'),
+        }
         self.args
             .add(value)
             .expect("encoding an owned scalar into AnyArguments cannot fail");
