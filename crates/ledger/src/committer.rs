@@ -171,20 +171,16 @@ struct Writer {
     conn: Option<PoolConnection<Any>>,
 }
 
-/// Bind parameters a command adds to a batch's write at most, so that a batch never exceeds
-/// what one statement may carry.
-fn parameter_cost(command: &Command) -> usize {
-    use store::{
-        ACCOUNT_UPDATE_PARAMS, HOLD_PARAMS, HOLD_UPDATE_PARAMS, POSTING_PARAMS, TRANSACTION_PARAMS,
-    };
-    let legs = |n: usize| n * (POSTING_PARAMS + ACCOUNT_UPDATE_PARAMS);
+/// The most postings one batch writes, so that a batch's JSON stays bounded however many
+/// legs its transactions have.
+const BATCH_POSTINGS_MAX: usize = 32_768;
+
+/// Postings a command adds to a batch at most.
+fn postings_of(command: &Command) -> usize {
     match command {
-        Command::Post(tx) => TRANSACTION_PARAMS + legs(tx.postings.len()),
-        Command::Reserve(_) => HOLD_PARAMS + 2 * ACCOUNT_UPDATE_PARAMS,
-        Command::PostHold(_) => TRANSACTION_PARAMS + legs(2) + HOLD_UPDATE_PARAMS,
-        Command::VoidHold(_) | Command::ExpireHold(_) => {
-            HOLD_UPDATE_PARAMS + 2 * ACCOUNT_UPDATE_PARAMS
-        }
+        Command::Post(tx) => tx.postings.len(),
+        Command::PostHold(_) => 2,
+        Command::Reserve(_) | Command::VoidHold(_) | Command::ExpireHold(_) => 0,
     }
 }
 
@@ -197,7 +193,7 @@ impl Writer {
         loop {
             let jobs = {
                 let mut receiver = receiver.lock().await;
-                collect(self.config, self.db.backend(), &mut receiver, &mut shutdown).await
+                collect(self.config, &mut receiver, &mut shutdown).await
             };
             if jobs.is_empty() {
                 return;
@@ -416,7 +412,6 @@ impl Writer {
 /// the queue is closed and drained.
 async fn collect(
     config: WriterConfig,
-    backend: Backend,
     receiver: &mut mpsc::Receiver<Job>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Vec<Job> {
@@ -439,8 +434,7 @@ async fn collect(
     let Some(first) = first else {
         return Vec::new();
     };
-    let budget = backend.max_bind_parameters();
-    let mut cost = parameter_cost(&first.command);
+    let mut postings = postings_of(&first.command);
     let mut jobs = vec![first];
     let deadline = tokio::time::Instant::now() + config.batch_window;
     while jobs.len() < config.batch_size_max {
@@ -455,9 +449,9 @@ async fn collect(
                 }
             }
         };
-        cost += parameter_cost(&next.command);
+        postings += postings_of(&next.command);
         jobs.push(next);
-        if cost + store::TRANSACTION_PARAMS + 2 * 64 * 16 > budget {
+        if postings + crate::POSTINGS_MAX > BATCH_POSTINGS_MAX {
             // The next command might not fit; a single command always does.
             break;
         }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use money::{Currency, Money};
+use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use storage::{Backend, SqlBuilder};
@@ -26,7 +27,9 @@ const HOLD_COLUMNS: &str = "id, content_hash, debit_account_id, credit_account_i
 const POSTING_COLUMNS: &str = "account_id, account_seq, transaction_id, leg, amount, currency, \
     balance_after, posted_at";
 
-/// Runs a built statement that returns no rows and reports how many it changed.
+/// Runs a statement that returns no rows and reports how many it changed. Statements whose
+/// text depends on a list's length are not kept prepared, so that they do not churn the
+/// connection's statement cache.
 async fn execute(conn: &mut AnyConnection, builder: SqlBuilder) -> Result<u64, sqlx::Error> {
     let (sql, args) = builder.build();
     let done = sqlx::query_with(&sql, args)
@@ -34,6 +37,26 @@ async fn execute(conn: &mut AnyConnection, builder: SqlBuilder) -> Result<u64, s
         .execute(conn)
         .await?;
     Ok(done.rows_affected())
+}
+
+/// Runs a statement whose text never changes, kept prepared on the connection.
+async fn execute_prepared(
+    conn: &mut AnyConnection,
+    builder: SqlBuilder,
+) -> Result<u64, sqlx::Error> {
+    let (sql, args) = builder.build();
+    Ok(sqlx::query_with(&sql, args)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+async fn fetch_all_prepared(
+    conn: &mut AnyConnection,
+    builder: SqlBuilder,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let (sql, args) = builder.build();
+    sqlx::query_with(&sql, args).fetch_all(conn).await
 }
 
 async fn fetch_all(
@@ -309,160 +332,264 @@ impl From<sqlx::Error> for WriteError {
     }
 }
 
-/// Bind parameters each kind of row takes; the writer keeps a batch within the backend's limit.
-pub(crate) const TRANSACTION_PARAMS: usize = 7;
-pub(crate) const POSTING_PARAMS: usize = 8;
-pub(crate) const HOLD_PARAMS: usize = 13;
-pub(crate) const HOLD_UPDATE_PARAMS: usize = 5;
-pub(crate) const ACCOUNT_UPDATE_PARAMS: usize = 8;
+#[derive(Serialize)]
+struct TransactionRow<'a> {
+    id: &'a str,
+    content_hash: &'a str,
+    kind: &'static str,
+    hold_id: Option<&'a str>,
+    description: Option<&'a str>,
+    metadata: Option<String>,
+    posted_at: i64,
+}
+
+#[derive(Serialize)]
+struct PostingRow<'a> {
+    account_id: &'a str,
+    account_seq: i64,
+    transaction_id: &'a str,
+    leg: i32,
+    amount: i64,
+    currency: &'static str,
+    balance_after: i64,
+    posted_at: i64,
+}
+
+#[derive(Serialize)]
+struct HoldRow<'a> {
+    id: &'a str,
+    content_hash: &'a str,
+    debit_account_id: &'a str,
+    credit_account_id: &'a str,
+    currency: &'static str,
+    amount: i64,
+    state: &'static str,
+    posted_amount: i64,
+    posting_transaction_id: Option<&'a str>,
+    expires_at: Option<i64>,
+    metadata: Option<String>,
+    created_at: i64,
+    resolved_at: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct AccountRow<'a> {
+    id: &'a str,
+    version: i64,
+    debits_posted: i64,
+    credits_posted: i64,
+    debits_pending: i64,
+    credits_pending: i64,
+    posting_count: i64,
+    last_posted_at: i64,
+}
+
+fn json<T: Serialize>(rows: impl Iterator<Item = T>) -> String {
+    serde_json::to_string(&rows.collect::<Vec<T>>()).expect("ledger rows serialise to JSON")
+}
+
+fn hold_row(h: &Hold) -> HoldRow<'_> {
+    HoldRow {
+        id: h.id.as_str(),
+        content_hash: &h.content_hash,
+        debit_account_id: h.debit_account_id.as_str(),
+        credit_account_id: h.credit_account_id.as_str(),
+        currency: h.amount.currency().code(),
+        amount: h.amount.minor(),
+        state: h.state.as_str(),
+        posted_amount: h.posted_amount.minor(),
+        posting_transaction_id: h.posting_transaction_id.as_ref().map(TransactionId::as_str),
+        expires_at: h.expires_at,
+        metadata: metadata_text(h.metadata.as_ref()),
+        created_at: h.created_at,
+        resolved_at: h.resolved_at,
+    }
+}
+
+/// A text field of a JSON row.
+fn text(field: &str) -> String {
+    format!("e.value ->> '{field}'")
+}
+
+/// An integer field of a JSON row.
+fn int(field: &str) -> String {
+    format!("CAST(e.value ->> '{field}' AS BIGINT)")
+}
+
+/// `SELECT <fields> FROM <the rows of one JSON parameter>`.
+fn select_rows(b: &mut SqlBuilder, backend: Backend, fields: &[String], rows: String) {
+    b.push("SELECT ").push(&fields.join(", ")).push(" FROM ");
+    backend.json_rows(b, rows);
+}
 
 /// Writes a whole batch with one call to the database.
 ///
-/// The row fragments are written once; only how they are joined differs. PostgreSQL runs them
-/// as one statement of data-modifying CTEs whose final SELECT divides by zero when an account
-/// or hold update missed its expected version, which aborts the statement and everything in
-/// it. SQLite runs them as consecutive statements in one call inside the caller's write
-/// transaction, and the total of changed rows tells whether every update hit.
+/// Each kind of row travels as one JSON array parameter and is expanded by the database, so
+/// the statement's text never changes and is prepared once per connection. The parts are
+/// written once; only how they are joined differs. PostgreSQL runs them as one statement of
+/// data-modifying CTEs whose final SELECT divides by zero when an account or hold update
+/// missed its expected version, which aborts the statement and everything in it. SQLite runs
+/// them as consecutive statements in one call inside the caller's write transaction, and the
+/// total of changed rows tells whether every update hit.
 pub(crate) async fn write_batch(
     conn: &mut AnyConnection,
     backend: Backend,
     write: &BatchWrite<'_>,
 ) -> Result<(), WriteError> {
+    let transactions = json(write.transactions.iter().map(|(tx, hash)| TransactionRow {
+        id: tx.id.as_str(),
+        content_hash: hash,
+        kind: tx.kind.as_str(),
+        hold_id: tx.hold_id.as_ref().map(HoldId::as_str),
+        description: tx.description.as_deref(),
+        metadata: metadata_text(tx.metadata.as_ref()),
+        posted_at: tx.posted_at,
+    }));
+    let postings = json(write.postings.iter().map(|p| PostingRow {
+        account_id: p.account_id.as_str(),
+        account_seq: p.account_seq,
+        transaction_id: p.transaction_id.as_str(),
+        leg: p.leg,
+        amount: p.signed_minor(),
+        currency: p.amount.currency().code(),
+        balance_after: p.balance_after.minor(),
+        posted_at: p.posted_at,
+    }));
+    let new_holds = json(write.new_holds.iter().map(|h| hold_row(h)));
+    let changed_holds = json(write.changed_holds.iter().map(|h| hold_row(h)));
+    let accounts = json(write.accounts.iter().map(|a| AccountRow {
+        id: a.id.as_str(),
+        version: a.version,
+        debits_posted: a.totals.debits_posted,
+        credits_posted: a.totals.credits_posted,
+        debits_pending: a.totals.debits_pending,
+        credits_pending: a.totals.credits_pending,
+        posting_count: a.posting_count,
+        last_posted_at: a.last_posted_at,
+    }));
+
     let mut b = SqlBuilder::new(backend, "");
     let mut parts = Parts::new(backend);
-    if !write.transactions.is_empty() {
-        parts.begin(
-            &mut b,
-            "wt",
-            "INSERT INTO ledger_transactions \
-            (id, content_hash, kind, hold_id, description, metadata, posted_at) VALUES ",
-        );
-        for (i, (tx, hash)) in write.transactions.iter().enumerate() {
-            row(&mut b, i);
-            b.bind(tx.id.to_string()).push(", ");
-            b.bind(hash.clone()).push(", ");
-            b.bind(tx.kind.as_str().to_owned()).push(", ");
-            b.bind(tx.hold_id.as_ref().map(|h| h.to_string()))
-                .push(", ");
-            b.bind(tx.description.clone()).push(", ");
-            b.bind(metadata_text(tx.metadata.as_ref())).push(", ");
-            b.bind(tx.posted_at).push(")");
-        }
-        parts.end(&mut b, write.transactions.len());
-    }
-    if !write.postings.is_empty() {
-        parts.begin(
-            &mut b,
-            "wp",
-            &format!("INSERT INTO ledger_postings ({POSTING_COLUMNS}) VALUES "),
-        );
-        for (i, p) in write.postings.iter().enumerate() {
-            row(&mut b, i);
-            b.bind(p.account_id.to_string()).push(", ");
-            b.bind(p.account_seq).push(", ");
-            b.bind(p.transaction_id.to_string()).push(", ");
-            b.bind(i64::from(p.leg)).push(", ");
-            b.bind(p.signed_minor()).push(", ");
-            b.bind(p.amount.currency().code().to_owned()).push(", ");
-            b.bind(p.balance_after.minor()).push(", ");
-            b.bind(p.posted_at).push(")");
-        }
-        parts.end(&mut b, write.postings.len());
-    }
-    if !write.new_holds.is_empty() {
-        parts.begin(
-            &mut b,
-            "wh",
-            &format!("INSERT INTO ledger_holds ({HOLD_COLUMNS}) VALUES "),
-        );
-        for (i, h) in write.new_holds.iter().enumerate() {
-            row(&mut b, i);
-            b.bind(h.id.to_string()).push(", ");
-            b.bind(h.content_hash.clone()).push(", ");
-            b.bind(h.debit_account_id.to_string()).push(", ");
-            b.bind(h.credit_account_id.to_string()).push(", ");
-            b.bind(h.amount.currency().code().to_owned()).push(", ");
-            b.bind(h.amount.minor()).push(", ");
-            b.bind(h.state.as_str().to_owned()).push(", ");
-            b.bind(h.posted_amount.minor()).push(", ");
-            b.bind(h.posting_transaction_id.as_ref().map(|t| t.to_string()))
-                .push(", ");
-            b.bind(h.expires_at).push(", ");
-            b.bind(metadata_text(h.metadata.as_ref())).push(", ");
-            b.bind(h.created_at).push(", ");
-            b.bind(h.resolved_at).push(")");
-        }
-        parts.end(&mut b, write.new_holds.len());
-    }
-    if !write.changed_holds.is_empty() {
-        // Only a pending hold may be resolved, and only once.
-        parts.values(
-            &mut b,
-            "vh",
-            "id, state, posted_amount, posting_transaction_id, resolved_at",
-        );
-        for (i, h) in write.changed_holds.iter().enumerate() {
-            row(&mut b, i);
-            b.bind(h.id.to_string()).push(", ");
-            b.bind(h.state.as_str().to_owned()).push(", ");
-            b.bind(h.posted_amount.minor()).push(", ");
-            b.bind(h.posting_transaction_id.as_ref().map(|t| t.to_string()))
-                .push(", ");
-            b.bind(h.resolved_at).push(")");
-        }
-        parts.update(
-            &mut b,
-            "uh",
-            "UPDATE ledger_holds SET state = vh.state, posted_amount = vh.posted_amount, \
-             posting_transaction_id = vh.posting_transaction_id, resolved_at = vh.resolved_at \
-             FROM vh WHERE ledger_holds.id = vh.id AND ledger_holds.state = 'pending'",
-            write.changed_holds.len(),
-        );
-    }
-    if !write.accounts.is_empty() {
-        parts.values(
-            &mut b,
-            "va",
-            "id, version, debits_posted, credits_posted, debits_pending, credits_pending, \
-             posting_count, last_posted_at",
-        );
-        for (i, a) in write.accounts.iter().enumerate() {
-            row(&mut b, i);
-            b.bind(a.id.to_string()).push(", ");
-            b.bind(a.version).push(", ");
-            b.bind(a.totals.debits_posted).push(", ");
-            b.bind(a.totals.credits_posted).push(", ");
-            b.bind(a.totals.debits_pending).push(", ");
-            b.bind(a.totals.credits_pending).push(", ");
-            b.bind(a.posting_count).push(", ");
-            b.bind(a.last_posted_at).push(")");
-        }
-        parts.update(
-            &mut b,
-            "ua",
-            "UPDATE ledger_accounts SET debits_posted = va.debits_posted, \
-             credits_posted = va.credits_posted, debits_pending = va.debits_pending, \
-             credits_pending = va.credits_pending, posting_count = va.posting_count, \
-             last_posted_at = va.last_posted_at, version = ledger_accounts.version + 1 \
-             FROM va WHERE ledger_accounts.id = va.id AND ledger_accounts.version = va.version",
-            write.accounts.len(),
-        );
-    }
-    parts.run(conn, b).await
-}
+    parts.insert(
+        &mut b,
+        "wt",
+        "INSERT INTO ledger_transactions \
+        (id, content_hash, kind, hold_id, description, metadata, posted_at) ",
+    );
+    let fields = [
+        text("id"),
+        text("content_hash"),
+        text("kind"),
+        text("hold_id"),
+        text("description"),
+        text("metadata"),
+        int("posted_at"),
+    ];
+    select_rows(&mut b, backend, &fields, transactions);
+    parts.end_insert(&mut b);
 
-fn row(b: &mut SqlBuilder, i: usize) {
-    b.push(if i == 0 { "(" } else { ", (" });
+    parts.insert(
+        &mut b,
+        "wp",
+        &format!("INSERT INTO ledger_postings ({POSTING_COLUMNS}) "),
+    );
+    let fields = [
+        text("account_id"),
+        int("account_seq"),
+        text("transaction_id"),
+        int("leg"),
+        int("amount"),
+        text("currency"),
+        int("balance_after"),
+        int("posted_at"),
+    ];
+    select_rows(&mut b, backend, &fields, postings);
+    parts.end_insert(&mut b);
+
+    parts.insert(
+        &mut b,
+        "wh",
+        &format!("INSERT INTO ledger_holds ({HOLD_COLUMNS}) "),
+    );
+    let fields = [
+        text("id"),
+        text("content_hash"),
+        text("debit_account_id"),
+        text("credit_account_id"),
+        text("currency"),
+        int("amount"),
+        text("state"),
+        int("posted_amount"),
+        text("posting_transaction_id"),
+        int("expires_at"),
+        text("metadata"),
+        int("created_at"),
+        int("resolved_at"),
+    ];
+    select_rows(&mut b, backend, &fields, new_holds);
+    parts.end_insert(&mut b);
+
+    // Only a pending hold may be resolved, and only once.
+    parts.values(&mut b, "vh");
+    let fields = [
+        format!("{} AS id", text("id")),
+        format!("{} AS state", text("state")),
+        format!("{} AS posted_amount", int("posted_amount")),
+        format!(
+            "{} AS posting_transaction_id",
+            text("posting_transaction_id")
+        ),
+        format!("{} AS resolved_at", int("resolved_at")),
+    ];
+    select_rows(&mut b, backend, &fields, changed_holds);
+    parts.update(
+        &mut b,
+        "uh",
+        "vh",
+        "UPDATE ledger_holds SET state = vh.state, posted_amount = vh.posted_amount, \
+         posting_transaction_id = vh.posting_transaction_id, resolved_at = vh.resolved_at \
+         FROM vh WHERE ledger_holds.id = vh.id AND ledger_holds.state = 'pending'",
+    );
+
+    parts.values(&mut b, "va");
+    let fields: Vec<String> = [
+        "version",
+        "debits_posted",
+        "credits_posted",
+        "debits_pending",
+        "credits_pending",
+        "posting_count",
+        "last_posted_at",
+    ]
+    .iter()
+    .map(|f| format!("{} AS {f}", int(f)))
+    .chain([format!("{} AS id", text("id"))])
+    .collect();
+    select_rows(&mut b, backend, &fields, accounts);
+    parts.update(
+        &mut b,
+        "ua",
+        "va",
+        "UPDATE ledger_accounts SET debits_posted = va.debits_posted, \
+         credits_posted = va.credits_posted, debits_pending = va.debits_pending, \
+         credits_pending = va.credits_pending, posting_count = va.posting_count, \
+         last_posted_at = va.last_posted_at, version = ledger_accounts.version + 1 \
+         FROM va WHERE ledger_accounts.id = va.id AND ledger_accounts.version = va.version",
+    );
+    let expected_rows = write.transactions.len()
+        + write.postings.len()
+        + write.new_holds.len()
+        + write.changed_holds.len()
+        + write.accounts.len();
+    parts.run(conn, b, expected_rows as u64).await
 }
 
 /// Joins the parts of a batch write in the backend's way (see [`write_batch`]).
 struct Parts {
     backend: Backend,
     count: usize,
-    /// Rows the whole write must change (SQLite) and the updates whose counts are guarded
-    /// (PostgreSQL).
-    expected_rows: u64,
-    guards: Vec<(&'static str, usize)>,
+    /// For PostgreSQL: each guarded update and the VALUES it must have changed entirely.
+    guards: Vec<(&'static str, &'static str)>,
 }
 
 impl Parts {
@@ -470,7 +597,6 @@ impl Parts {
         Parts {
             backend,
             count: 0,
-            expected_rows: 0,
             guards: Vec::new(),
         }
     }
@@ -488,7 +614,7 @@ impl Parts {
     }
 
     /// Starts an INSERT part.
-    fn begin(&mut self, b: &mut SqlBuilder, name: &str, head: &str) {
+    fn insert(&mut self, b: &mut SqlBuilder, name: &str, head: &str) {
         self.separate(b);
         if self.backend == Backend::Postgres {
             b.push(name).push(" AS (");
@@ -496,34 +622,24 @@ impl Parts {
         b.push(head);
     }
 
-    fn end(&mut self, b: &mut SqlBuilder, rows: usize) {
+    fn end_insert(&mut self, b: &mut SqlBuilder) {
         if self.backend == Backend::Postgres {
             b.push(" RETURNING 1)");
         }
-        self.expected_rows += rows as u64;
     }
 
-    /// Starts a VALUES list named `name` with the given columns, for a following update.
-    fn values(&mut self, b: &mut SqlBuilder, name: &str, columns: &str) {
-        match self.backend {
-            Backend::Postgres => {
-                self.separate(b);
-                b.push(name).push(" (").push(columns).push(") AS (VALUES ");
-            }
-            Backend::Sqlite => {
-                self.separate(b);
-                b.push("WITH ")
-                    .push(name)
-                    .push(" (")
-                    .push(columns)
-                    .push(") AS (VALUES ");
-            }
+    /// Starts the named row set that a following update reads.
+    fn values(&mut self, b: &mut SqlBuilder, name: &str) {
+        self.separate(b);
+        if self.backend == Backend::Sqlite {
+            b.push("WITH ");
         }
+        b.push(name).push(" AS (");
     }
 
-    /// Closes the VALUES list and adds the update that reads it, whose changed-row count
-    /// must equal `rows`.
-    fn update(&mut self, b: &mut SqlBuilder, name: &'static str, update: &str, rows: usize) {
+    /// Closes the row set and adds the update that reads it, which must change one row per
+    /// row of the set.
+    fn update(&mut self, b: &mut SqlBuilder, name: &'static str, rows: &'static str, update: &str) {
         match self.backend {
             Backend::Postgres => {
                 b.push("), ")
@@ -537,27 +653,33 @@ impl Parts {
                 b.push(") ").push(update);
             }
         }
-        self.expected_rows += rows as u64;
     }
 
-    async fn run(self, conn: &mut AnyConnection, mut b: SqlBuilder) -> Result<(), WriteError> {
+    async fn run(
+        self,
+        conn: &mut AnyConnection,
+        mut b: SqlBuilder,
+        expected_rows: u64,
+    ) -> Result<(), WriteError> {
         match self.backend {
             Backend::Postgres => {
                 // Every guarded update must have changed exactly its rows, or the division
                 // by zero aborts the statement, and with it every insert and update in it.
                 b.push(" SELECT 1 / (CASE WHEN TRUE");
                 for (name, rows) in &self.guards {
-                    b.push(&format!(" AND (SELECT COUNT(*) FROM {name}) = {rows}"));
+                    b.push(&format!(
+                        " AND (SELECT COUNT(*) FROM {name}) = (SELECT COUNT(*) FROM {rows})"
+                    ));
                 }
                 b.push(" THEN 1 ELSE 0 END)");
-                match fetch_all(conn, b).await {
+                match fetch_all_prepared(conn, b).await {
                     Ok(_) => Ok(()),
                     Err(error) if is_conflict(&error) => Err(WriteError::Conflict),
                     Err(error) => Err(WriteError::Database(error)),
                 }
             }
-            Backend::Sqlite => match execute(conn, b).await {
-                Ok(changed) if changed == self.expected_rows => Ok(()),
+            Backend::Sqlite => match execute_prepared(conn, b).await {
+                Ok(changed) if changed == expected_rows => Ok(()),
                 Ok(_) => Err(WriteError::Conflict),
                 Err(error) if is_conflict(&error) => Err(WriteError::Conflict),
                 Err(error) => Err(WriteError::Database(error)),

@@ -643,3 +643,47 @@ async fn validation_happens_before_anything_is_queued() {
         "invalid_request"
     );
 }
+
+#[tokio::test]
+async fn two_replicas_on_one_database_never_lose_an_update() {
+    // Each ledger has its own writer and account cache, as two server replicas would. Every
+    // write one of them makes leaves the other's cache stale; the version check must catch
+    // each such write and re-run it from fresh reads.
+    let h = system().await;
+    let other = ledger::Ledger::start(
+        h.db.db.clone(),
+        Arc::new(SystemClock),
+        ledger::WriterConfig::default(),
+    );
+    let bank = h.bank("bank", Currency::KRW).await;
+    let alice = h.wallet("alice", Currency::KRW).await;
+    h.fund("f", &bank, &alice, 1_000).await;
+    for i in 0..20 {
+        let ledger = if i % 2 == 0 { &h.ledger } else { &other };
+        let tx = NewTransaction::transfer(
+            TransactionId::parse(&format!("r{i}")).unwrap(),
+            alice.id.clone(),
+            bank.id.clone(),
+            krw(10),
+        );
+        let posted = ledger.post_transaction(tx).await.unwrap();
+        assert_eq!(
+            posted.value.postings[0].balance_after,
+            krw(1_000 - 10 * (i + 1))
+        );
+    }
+    // A replay through the replica that did not write it is still recognised.
+    let replay = other
+        .post_transaction(NewTransaction::transfer(
+            TransactionId::parse("r0").unwrap(),
+            alice.id.clone(),
+            bank.id.clone(),
+            krw(10),
+        ))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(h.posted(&alice).await, 800);
+    other.shutdown().await;
+    h.assert_invariants().await;
+}

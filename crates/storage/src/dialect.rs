@@ -44,6 +44,24 @@ impl Backend {
         }
     }
 
+    /// A FROM-clause item that turns one bound JSON array of objects into rows with one column,
+    /// `e.value`, from which fields are read with `e.value ->> 'name'` on both engines. Passing
+    /// a batch as one JSON parameter keeps the statement text constant, so it is prepared once
+    /// instead of compiled anew for every batch size.
+    pub fn json_rows(self, builder: &mut crate::SqlBuilder, json: String) {
+        match self {
+            Backend::Sqlite => {
+                builder.push("json_each(").bind(json).push(") AS e");
+            }
+            Backend::Postgres => {
+                builder
+                    .push("jsonb_array_elements(CAST(")
+                    .bind(json)
+                    .push(" AS jsonb)) AS e(value)");
+            }
+        }
+    }
+
     /// Whether several connections may write at the same time. SQLite serialises writers, so
     /// running more than one batch writer against it would only add lock waits.
     pub fn supports_concurrent_writers(self) -> bool {

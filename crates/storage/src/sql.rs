@@ -77,8 +77,7 @@ impl SqlBuilder {
         &self.sql
     }
 
-    /// The finished statement. Statements whose text depends on a row count are not kept as
-    /// prepared statements, so that varying batch sizes do not churn the statement cache.
+    /// The finished statement and its arguments.
     pub fn build(self) -> (String, AnyArguments<'static>) {
         (self.sql, self.args)
     }
