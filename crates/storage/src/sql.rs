@@ -87,13 +87,25 @@ impl SqlBuilder {
 mod tests {
     use super::*;
 
-    #[test]
-    fn placeholders_are_numbered_in_order() {
-        let mut b = SqlBuilder::new("SELECT * FROM t WHERE a = ");
+    fn build(backend: Backend) -> SqlBuilder {
+        let mut b = SqlBuilder::new(backend, "SELECT * FROM t WHERE a = ");
         b.bind(1_i64)
             .push(" AND b IN ")
             .bind_list(["x".to_owned(), "y".to_owned()]);
+        b
+    }
+
+    #[test]
+    fn placeholders_are_numbered_in_order_on_postgres() {
+        let b = build(Backend::Postgres);
         assert_eq!(b.sql(), "SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(b.bound(), 3);
+    }
+
+    #[test]
+    fn placeholders_are_positional_on_sqlite() {
+        let b = build(Backend::Sqlite);
+        assert_eq!(b.sql(), "SELECT * FROM t WHERE a = ? AND b IN (?, ?)");
         assert_eq!(b.bound(), 3);
     }
 }
