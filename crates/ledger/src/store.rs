@@ -260,6 +260,26 @@ pub(crate) async fn stored_hashes(
         .collect()
 }
 
+/// Reads and locks the rows of `table` whose ids are among `ids`, in id order, so that
+/// concurrent writers always lock in the same order and cannot deadlock.
+async fn select_for_update<T>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table_and_columns: (&str, &str),
+    ids: impl Iterator<Item = String>,
+    decode: fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, sqlx::Error> {
+    let (table, columns) = table_and_columns;
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {columns} FROM {table} WHERE id IN "),
+    );
+    b.bind_list(ids)
+        .push(" ORDER BY id")
+        .push(backend.for_update());
+    fetch_all(conn, b).await?.iter().map(decode).collect()
+}
+
 /// Reads and locks the holds among `ids` that exist.
 pub(crate) async fn holds_for_update(
     conn: &mut AnyConnection,
@@ -269,22 +289,19 @@ pub(crate) async fn holds_for_update(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut b = SqlBuilder::new(
+    let table = ("ledger_holds", HOLD_COLUMNS);
+    let holds = select_for_update(
+        conn,
         backend,
-        &format!("SELECT {HOLD_COLUMNS} FROM ledger_holds WHERE id IN "),
-    );
-    b.bind_list(ids.iter().map(|id| id.to_string()))
-        .push(" ORDER BY id")
-        .push(backend.for_update());
-    fetch_all(conn, b)
-        .await?
-        .iter()
-        .map(|row| hold_from_row(row).map(|h| (h.id.clone(), h)))
-        .collect()
+        table,
+        ids.iter().map(HoldId::to_string),
+        hold_from_row,
+    )
+    .await?;
+    Ok(holds.into_iter().map(|h| (h.id.clone(), h)).collect())
 }
 
-/// Reads and locks the accounts among `ids` that exist, in id order so that concurrent
-/// writers always lock in the same order and cannot deadlock.
+/// Reads and locks the accounts among `ids` that exist.
 pub(crate) async fn accounts_for_update(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -293,18 +310,10 @@ pub(crate) async fn accounts_for_update(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut b = SqlBuilder::new(
-        backend,
-        &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id IN "),
-    );
-    b.bind_list(ids.iter().map(|id| id.to_string()))
-        .push(" ORDER BY id")
-        .push(backend.for_update());
-    fetch_all(conn, b)
-        .await?
-        .iter()
-        .map(|row| account_state_from_row(row).map(|a| (a.id.clone(), a)))
-        .collect()
+    let table = ("ledger_accounts", ACCOUNT_COLUMNS);
+    let ids = ids.iter().map(|id| id.to_string());
+    let accounts = select_for_update(conn, backend, table, ids, account_state_from_row).await?;
+    Ok(accounts.into_iter().map(|a| (a.id.clone(), a)).collect())
 }
 
 /// The rows one batch writes, borrowed from the engine's state.
