@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Connection};
 use storage::{Backend, Db};
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -37,6 +37,7 @@ use crate::{AccountId, Committed, HoldId, LedgerError, TransactionId};
 pub const BATCH_SIZE_MAX_LIMIT: usize = 4096;
 pub const BATCH_WINDOW_LIMIT: Duration = Duration::from_millis(50);
 pub const WRITERS_LIMIT: usize = 16;
+pub const PIPELINE_DEPTH_LIMIT: usize = 8;
 /// How often a batch that hit a transient conflict is run again before its callers are told.
 const BATCH_ATTEMPTS_MAX: u32 = 5;
 /// Accounts the writers remember; past this the cache starts over, which costs one read each.
@@ -53,6 +54,12 @@ pub struct WriterConfig {
     /// than one only helps when batches rarely share accounts: writers that share a hot
     /// account invalidate each other's cached versions.
     pub writers: usize,
+    /// Batches one writer has in flight at once (PostgreSQL only; SQLite commits one at a
+    /// time). With two, the next batch is applied to the previous one's not yet committed
+    /// result and executes while the previous one waits for its fsync; the database's row
+    /// locks and the version guards keep the order, so a hot account is not serialised on
+    /// the commit latency.
+    pub pipeline_depth: usize,
     /// Commands waiting for a writer before submitters are made to wait (backpressure).
     pub queue_capacity: usize,
 }
@@ -63,6 +70,7 @@ impl Default for WriterConfig {
             batch_size_max: 1024,
             batch_window: Duration::ZERO,
             writers: 1,
+            pipeline_depth: 2,
             queue_capacity: 16_384,
         }
     }
@@ -70,8 +78,20 @@ impl Default for WriterConfig {
 
 impl WriterConfig {
     fn bounded(self, db: &Db) -> WriterConfig {
-        let writers = if db.backend().supports_concurrent_writers() {
+        let concurrent = db.backend().supports_concurrent_writers();
+        let writers = if concurrent {
             self.writers.clamp(1, WRITERS_LIMIT)
+        } else {
+            1
+        };
+        // A batch in flight holds a connection, and a writer keeps its connections between
+        // batches: the writers together never take more than half the pool, so that reads
+        // and the rest of the application are always served.
+        let connections = usize::try_from(db.pool().options().get_max_connections())
+            .expect("a pool size fits in usize");
+        let depth_max = (connections / 2 / writers).clamp(1, PIPELINE_DEPTH_LIMIT);
+        let pipeline_depth = if concurrent {
+            self.pipeline_depth.clamp(1, depth_max)
         } else {
             1
         };
@@ -79,6 +99,7 @@ impl WriterConfig {
             batch_size_max: self.batch_size_max.clamp(1, BATCH_SIZE_MAX_LIMIT),
             batch_window: self.batch_window.min(BATCH_WINDOW_LIMIT),
             writers,
+            pipeline_depth,
             queue_capacity: self.queue_capacity.clamp(1, 1 << 20),
         }
     }
@@ -108,11 +129,13 @@ impl Committer {
         let writers = (0..config.writers)
             .map(|_| {
                 let writer = Writer {
-                    db: db.clone(),
-                    clock: clock.clone(),
                     config,
-                    cache: cache.clone(),
-                    conn: None,
+                    core: Arc::new(WriterCore {
+                        db: db.clone(),
+                        clock: clock.clone(),
+                        cache: cache.clone(),
+                        idle: std::sync::Mutex::new(Vec::new()),
+                    }),
                 };
                 tokio::spawn(writer.run(receiver.clone(), shutdown.subscribe()))
             })
@@ -159,16 +182,26 @@ impl Submitter {
     }
 }
 
-/// Account states as of the last batch a writer committed, with the version stored then.
+/// Account states as of the latest batch the writers applied, each with the version token
+/// the batch wrote. A state may belong to a batch still in flight: the cache is only ever a
+/// guess, because every write is conditional on the stored token being the one the state
+/// was computed from.
 type AccountCache = Arc<std::sync::Mutex<HashMap<AccountId, AccountState>>>;
 
+/// One writer: takes batches off the queue in order and keeps up to `pipeline_depth` of them
+/// in flight.
 struct Writer {
+    config: WriterConfig,
+    core: Arc<WriterCore>,
+}
+
+/// What a writer's batches in flight share.
+struct WriterCore {
     db: Db,
     clock: Arc<dyn Clock>,
-    config: WriterConfig,
     cache: AccountCache,
-    /// The writer keeps one connection rather than taking one from the pool per batch.
-    conn: Option<PoolConnection<Any>>,
+    /// Connections not in use by a batch in flight; there are at most `pipeline_depth`.
+    idle: std::sync::Mutex<Vec<PoolConnection<Any>>>,
 }
 
 /// The most postings one batch writes, so that a batch's JSON stays bounded however many
@@ -184,36 +217,109 @@ fn postings_of(command: &Command) -> usize {
     }
 }
 
+type Results = Vec<Result<Applied, LedgerError>>;
+
+/// A batch applied to cached states, ready to be written without reading.
+struct Prepared {
+    results: Results,
+    batch: Batch,
+    versions: Versions,
+}
+
+/// The version token each touched account gets from a batch.
+type Versions = HashMap<AccountId, i64>;
+
+/// A batch on its way to the database.
+struct Flight {
+    commands: Vec<Command>,
+    replies: Vec<Reply>,
+    prepared: Option<Prepared>,
+    started: Instant,
+}
+
 impl Writer {
     async fn run(
-        mut self,
+        self,
         receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let depth = self.config.pipeline_depth;
+        let slots = Arc::new(Semaphore::new(depth));
         loop {
+            let slot = slots.clone().acquire_owned().await.expect("never closed");
             let jobs = {
                 let mut receiver = receiver.lock().await;
                 collect(self.config, &mut receiver, &mut shutdown).await
             };
             if jobs.is_empty() {
+                drop(slot);
+                let depth = u32::try_from(depth).expect("the depth is bounded");
+                let _ = slots.acquire_many(depth).await;
                 return;
             }
-            self.process(jobs).await;
+            let flight = self.core.prepare(jobs);
+            let core = self.core.clone();
+            if depth == 1 {
+                // Nothing to overlap with: run in place and save a task hand-off.
+                core.fly(flight).await;
+            } else {
+                tokio::spawn(async move {
+                    core.fly(flight).await;
+                    drop(slot);
+                });
+            }
         }
     }
+}
 
-    async fn process(&mut self, jobs: Vec<Job>) {
+impl WriterCore {
+    /// Applies the batch to the cached states when it can, and caches its results at once,
+    /// so that the next batch builds on them while this one is being written.
+    fn prepare(&self, jobs: Vec<Job>) -> Flight {
         let started = Instant::now();
         let (commands, replies): (Vec<Command>, Vec<Reply>) =
             jobs.into_iter().map(|j| (j.command, j.reply)).unzip();
+        let now = self.clock.now_micros();
+        let mut cache = self.cache.lock().expect("account cache lock");
+        let prepared = cached_states(&cache, &commands).map(|accounts| {
+            let mut batch = Batch::new(accounts, HashMap::new(), HashMap::new(), now);
+            let results = commands.iter().map(|c| batch.apply(c)).collect();
+            let versions = new_versions(&batch);
+            remember(&mut cache, &batch, &versions);
+            Prepared {
+                results,
+                batch,
+                versions,
+            }
+        });
+        Flight {
+            commands,
+            replies,
+            prepared,
+            started,
+        }
+    }
+
+    /// Writes a batch, re-running it on the locked path after a conflict, and answers its
+    /// callers.
+    async fn fly(&self, flight: Flight) {
+        let Flight {
+            commands,
+            replies,
+            mut prepared,
+            started,
+        } = flight;
         let mut attempt = 1;
-        let mut locked = !self.fast_path_possible(&commands);
         let results = loop {
-            match self.write_batch(&commands, locked).await {
+            let locked = prepared.is_none();
+            let result = match prepared.take() {
+                Some(prepared) => self.write_prepared(&commands, prepared).await,
+                None => self.write_locked(&commands).await,
+            };
+            match result {
                 Ok(results) => break results,
                 Err(WriteError::Conflict) if !locked => {
                     metrics::counter!("ledger_fast_path_conflicts_total").increment(1);
-                    locked = true;
                 }
                 Err(WriteError::Conflict) if attempt < BATCH_ATTEMPTS_MAX => attempt += 1,
                 Err(WriteError::Database(error))
@@ -221,7 +327,6 @@ impl Writer {
                 {
                     tracing::debug!(%error, attempt, "ledger batch hit a transient conflict; running it again");
                     attempt += 1;
-                    locked = true;
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt))).await;
                 }
                 Err(failure) => {
@@ -235,7 +340,6 @@ impl Writer {
                         ),
                     };
                     tracing::error!(%error, batch = commands.len(), "ledger batch failed");
-                    self.conn = None;
                     self.cache.lock().expect("account cache lock").clear();
                     let error = LedgerError::from(error);
                     for reply in replies {
@@ -262,139 +366,106 @@ impl Writer {
         }
     }
 
-    /// A batch may skip reading when it resolves no hold and every account it names is cached.
-    fn fast_path_possible(&self, commands: &[Command]) -> bool {
-        let cache = self.cache.lock().expect("account cache lock");
-        commands.iter().all(|command| {
-            command.hold_id().is_none()
-                && command
-                    .account_ids()
-                    .iter()
-                    .all(|id| cache.contains_key(*id))
-        })
-    }
-
-    async fn connection(&mut self) -> Result<&mut AnyConnection, sqlx::Error> {
-        if self.conn.is_none() {
-            self.conn = Some(self.db.pool().acquire().await?);
-        }
-        Ok(self.conn.as_mut().expect("connection set above"))
-    }
-
-    /// Applies a batch and writes it: from the cache on the fast path, from locked reads
-    /// otherwise. On success the cache holds the accounts as stored.
-    async fn write_batch(
-        &mut self,
-        commands: &[Command],
-        locked: bool,
-    ) -> Result<Vec<Result<Applied, LedgerError>>, WriteError> {
-        let backend = self.db.backend();
-        let now = self.clock.now_micros();
-        let result = if locked {
-            self.write_locked(commands, backend, now).await
-        } else {
-            self.write_fast(commands, backend, now).await
+    /// Runs `work` on one of this writer's connections, which is kept for the next batch
+    /// unless the database failed on it.
+    async fn with_connection<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
+        let idle = self.idle.lock().expect("idle connections lock").pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => self.db.pool().acquire().await?,
         };
-        match result {
-            Ok((results, batch)) => {
-                self.remember(&batch);
-                Ok(results)
-            }
+        let result = work(&mut conn).await;
+        if !matches!(result, Err(WriteError::Database(_))) {
+            self.idle.lock().expect("idle connections lock").push(conn);
+        }
+        result
+    }
+
+    /// Writes a batch the engine applied to cached states. One statement is its own
+    /// transaction on PostgreSQL: one round trip per batch.
+    async fn write_prepared(
+        &self,
+        commands: &[Command],
+        prepared: Prepared,
+    ) -> Result<Results, WriteError> {
+        let Prepared {
+            results,
+            batch,
+            versions,
+        } = prepared;
+        if batch.touched.is_empty() {
+            return Ok(results);
+        }
+        let backend = self.db.backend();
+        let write = batch_write(&batch, &versions);
+        let written = self
+            .with_connection(async |conn| match backend {
+                Backend::Postgres => store::write_batch(conn, backend, &write).await,
+                Backend::Sqlite => {
+                    let mut tx = conn.begin_with(backend.begin_write_statement()).await?;
+                    store::write_batch(&mut tx, backend, &write).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+            })
+            .await;
+        match written {
+            Ok(()) => Ok(results),
             Err(error) => {
                 self.forget(commands);
-                if matches!(error, WriteError::Database(_)) {
-                    self.conn = None;
-                }
                 Err(error)
             }
         }
     }
 
-    async fn write_fast(
-        &mut self,
-        commands: &[Command],
-        backend: Backend,
-        now: i64,
-    ) -> Result<(Vec<Result<Applied, LedgerError>>, Batch), WriteError> {
-        let accounts = {
-            let cache = self.cache.lock().expect("account cache lock");
-            commands
-                .iter()
-                .flat_map(Command::account_ids)
-                .map(|id| (id.clone(), cache[id].clone()))
-                .collect()
-        };
-        let mut batch = Batch::new(accounts, HashMap::new(), HashMap::new(), now);
-        let results: Vec<_> = commands
-            .iter()
-            .map(|command| batch.apply(command))
-            .collect();
-        if batch.touched.is_empty() {
-            return Ok((results, batch));
-        }
-        let conn = self.connection().await?;
-        match backend {
-            // One statement is its own transaction on PostgreSQL: one round trip per batch.
-            Backend::Postgres => store::write_batch(conn, backend, &batch_write(&batch)).await?,
-            Backend::Sqlite => {
-                let mut tx = conn.begin_with(backend.begin_write_statement()).await?;
-                store::write_batch(&mut tx, backend, &batch_write(&batch)).await?;
-                tx.commit().await?;
-            }
-        }
-        Ok((results, batch))
-    }
-
     /// Reads and locks what the commands touch, applies them in order, writes what was
-    /// accepted, and commits, all in one transaction.
-    async fn write_locked(
-        &mut self,
-        commands: &[Command],
-        backend: Backend,
-        now: i64,
-    ) -> Result<(Vec<Result<Applied, LedgerError>>, Batch), WriteError> {
-        let conn = self.connection().await?;
-        let mut tx = conn.begin_with(backend.begin_write_statement()).await?;
-        let transaction_ids: Vec<TransactionId> = commands
-            .iter()
-            .filter_map(Command::transaction_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let stored_hashes = store::stored_hashes(&mut tx, backend, &transaction_ids).await?;
-        let hold_ids: Vec<HoldId> = commands
-            .iter()
-            .filter_map(Command::hold_id)
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let holds = store::holds_for_update(&mut tx, backend, &hold_ids).await?;
-        let accounts = lock_accounts(&mut tx, backend, commands, holds.values()).await?;
-        let mut batch = Batch::new(accounts, holds, stored_hashes, now);
-        let results: Vec<_> = commands
-            .iter()
-            .map(|command| batch.apply(command))
-            .collect();
-        if !batch.touched.is_empty() {
-            store::write_batch(&mut tx, backend, &batch_write(&batch)).await?;
-        }
-        tx.commit().await?;
-        Ok((results, batch))
-    }
-
-    /// Caches every account the batch saw, as now stored: touched ones one version on.
-    fn remember(&self, batch: &Batch) {
-        let mut cache = self.cache.lock().expect("account cache lock");
-        if cache.len() + batch.accounts.len() > ACCOUNT_CACHE_MAX {
-            cache.clear();
-        }
-        for (id, state) in &batch.accounts {
-            let mut state = state.clone();
-            if batch.touched.contains(id) {
-                state.version += 1;
+    /// accepted, and commits, all in one transaction; then caches what it stored.
+    async fn write_locked(&self, commands: &[Command]) -> Result<Results, WriteError> {
+        let backend = self.db.backend();
+        let now = self.clock.now_micros();
+        let written = self
+            .with_connection(async |conn| {
+                let mut tx = conn.begin_with(backend.begin_write_statement()).await?;
+                let transaction_ids: Vec<TransactionId> = commands
+                    .iter()
+                    .filter_map(Command::transaction_id)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let stored_hashes =
+                    store::stored_hashes(&mut tx, backend, &transaction_ids).await?;
+                let hold_ids: Vec<HoldId> = commands
+                    .iter()
+                    .filter_map(Command::hold_id)
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let holds = store::holds_for_update(&mut tx, backend, &hold_ids).await?;
+                let accounts = lock_accounts(&mut tx, backend, commands, holds.values()).await?;
+                let mut batch = Batch::new(accounts, holds, stored_hashes, now);
+                let results: Results = commands.iter().map(|c| batch.apply(c)).collect();
+                let versions = new_versions(&batch);
+                if !batch.touched.is_empty() {
+                    store::write_batch(&mut tx, backend, &batch_write(&batch, &versions)).await?;
+                }
+                tx.commit().await?;
+                Ok((results, batch, versions))
+            })
+            .await;
+        match written {
+            Ok((results, batch, versions)) => {
+                let mut cache = self.cache.lock().expect("account cache lock");
+                remember(&mut cache, &batch, &versions);
+                Ok(results)
             }
-            cache.insert(id.clone(), state);
+            Err(error) => {
+                self.forget(commands);
+                Err(error)
+            }
         }
     }
 
@@ -404,6 +475,50 @@ impl Writer {
         for id in commands.iter().flat_map(Command::account_ids) {
             cache.remove(id);
         }
+    }
+}
+
+/// The cached states of every account the commands name, or `None` when one is missing or
+/// a command resolves a hold (whose state is never cached).
+fn cached_states(
+    cache: &HashMap<AccountId, AccountState>,
+    commands: &[Command],
+) -> Option<HashMap<AccountId, AccountState>> {
+    let mut accounts = HashMap::new();
+    for command in commands {
+        if command.hold_id().is_some() {
+            return None;
+        }
+        for id in command.account_ids() {
+            accounts.insert(id.clone(), cache.get(id)?.clone());
+        }
+    }
+    Some(accounts)
+}
+
+/// A fresh random version token for every account the batch changes. Tokens rather than
+/// counters: a batch built on a state that was never committed (its predecessor in the
+/// pipeline failed) must not find its expected version written by anyone else, and a
+/// counter's next value is what every writer starting from the same state would write.
+fn new_versions(batch: &Batch) -> Versions {
+    batch
+        .touched
+        .iter()
+        .map(|id| (id.clone(), rand::random::<i64>()))
+        .collect()
+}
+
+/// Caches every account the batch saw, touched ones with the token the batch writes.
+fn remember(cache: &mut HashMap<AccountId, AccountState>, batch: &Batch, versions: &Versions) {
+    if cache.len() + batch.accounts.len() > ACCOUNT_CACHE_MAX {
+        cache.clear();
+    }
+    for (id, state) in &batch.accounts {
+        let mut state = state.clone();
+        if let Some(version) = versions.get(id) {
+            state.version = *version;
+        }
+        cache.insert(id.clone(), state);
     }
 }
 
@@ -490,12 +605,15 @@ async fn answer(db: &Db, applied: Applied) -> Result<Committed<Outcome>, LedgerE
 
 /// The rows a batch writes, in id order for accounts so that concurrent writers on
 /// PostgreSQL lock rows in the same order and cannot deadlock.
-fn batch_write(batch: &Batch) -> BatchWrite<'_> {
+fn batch_write<'a>(batch: &'a Batch, versions: &Versions) -> BatchWrite<'a> {
     let holds_of =
         |ids: &[HoldId]| -> Vec<&Hold> { ids.iter().map(|id| &batch.holds[id]).collect() };
-    let mut accounts: Vec<&AccountState> =
-        batch.touched.iter().map(|id| &batch.accounts[id]).collect();
-    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut accounts: Vec<(&AccountState, i64)> = batch
+        .touched
+        .iter()
+        .map(|id| (&batch.accounts[id], versions[id]))
+        .collect();
+    accounts.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     BatchWrite {
         transactions: &batch.writes.transactions,
         postings: &batch.writes.postings,

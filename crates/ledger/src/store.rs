@@ -7,6 +7,7 @@ use money::{Currency, Money};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use storage::JsonType::{self, BigInt, Text};
 use storage::{Backend, SqlBuilder};
 
 use crate::account::{
@@ -322,8 +323,9 @@ pub(crate) struct BatchWrite<'a> {
     pub postings: &'a [Posting],
     pub new_holds: Vec<&'a Hold>,
     pub changed_holds: Vec<&'a Hold>,
-    /// Touched accounts with their new totals, carrying the version they were read at.
-    pub accounts: Vec<&'a AccountState>,
+    /// Touched accounts with their new totals, carrying the version they were read at, and
+    /// the version token the write gives them.
+    pub accounts: Vec<(&'a AccountState, i64)>,
 }
 
 /// Why a batch's write did not go through.
@@ -385,6 +387,7 @@ struct HoldRow<'a> {
 struct AccountRow<'a> {
     id: &'a str,
     version: i64,
+    next_version: i64,
     debits_posted: i64,
     credits_posted: i64,
     debits_pending: i64,
@@ -415,20 +418,14 @@ fn hold_row(h: &Hold) -> HoldRow<'_> {
     }
 }
 
-/// A text field of a JSON row.
-fn text(field: &str) -> String {
-    format!("e.value ->> '{field}'")
-}
-
-/// An integer field of a JSON row.
-fn int(field: &str) -> String {
-    format!("CAST(e.value ->> '{field}' AS BIGINT)")
-}
-
-/// `SELECT <fields> FROM <the rows of one JSON parameter>`.
-fn select_rows(b: &mut SqlBuilder, backend: Backend, fields: &[String], rows: String) {
-    b.push("SELECT ").push(&fields.join(", ")).push(" FROM ");
-    backend.json_rows(b, rows);
+/// `SELECT <columns> FROM <the rows of one JSON parameter>`, the columns read by name.
+fn select_rows(b: &mut SqlBuilder, backend: Backend, columns: &[(&str, JsonType)], rows: String) {
+    let names: Vec<String> = columns
+        .iter()
+        .map(|(name, _)| format!("e.{name}"))
+        .collect();
+    b.push("SELECT ").push(&names.join(", ")).push(" FROM ");
+    backend.json_rows(b, rows, columns);
 }
 
 /// Writes a whole batch with one call to the database.
@@ -466,9 +463,10 @@ pub(crate) async fn write_batch(
     }));
     let new_holds = json(write.new_holds.iter().map(|h| hold_row(h)));
     let changed_holds = json(write.changed_holds.iter().map(|h| hold_row(h)));
-    let accounts = json(write.accounts.iter().map(|a| AccountRow {
+    let accounts = json(write.accounts.iter().map(|(a, next_version)| AccountRow {
         id: a.id.as_str(),
         version: a.version,
+        next_version: *next_version,
         debits_posted: a.totals.debits_posted,
         credits_posted: a.totals.credits_posted,
         debits_pending: a.totals.debits_pending,
@@ -485,16 +483,16 @@ pub(crate) async fn write_batch(
         "INSERT INTO ledger_transactions \
         (id, content_hash, kind, hold_id, description, metadata, posted_at) ",
     );
-    let fields = [
-        text("id"),
-        text("content_hash"),
-        text("kind"),
-        text("hold_id"),
-        text("description"),
-        text("metadata"),
-        int("posted_at"),
+    let columns = [
+        ("id", Text),
+        ("content_hash", Text),
+        ("kind", Text),
+        ("hold_id", Text),
+        ("description", Text),
+        ("metadata", Text),
+        ("posted_at", BigInt),
     ];
-    select_rows(&mut b, backend, &fields, transactions);
+    select_rows(&mut b, backend, &columns, transactions);
     parts.end_insert(&mut b);
 
     parts.insert(
@@ -502,17 +500,17 @@ pub(crate) async fn write_batch(
         "wp",
         &format!("INSERT INTO ledger_postings ({POSTING_COLUMNS}) "),
     );
-    let fields = [
-        text("account_id"),
-        int("account_seq"),
-        text("transaction_id"),
-        int("leg"),
-        int("amount"),
-        text("currency"),
-        int("balance_after"),
-        int("posted_at"),
+    let columns = [
+        ("account_id", Text),
+        ("account_seq", BigInt),
+        ("transaction_id", Text),
+        ("leg", BigInt),
+        ("amount", BigInt),
+        ("currency", Text),
+        ("balance_after", BigInt),
+        ("posted_at", BigInt),
     ];
-    select_rows(&mut b, backend, &fields, postings);
+    select_rows(&mut b, backend, &columns, postings);
     parts.end_insert(&mut b);
 
     parts.insert(
@@ -520,69 +518,66 @@ pub(crate) async fn write_batch(
         "wh",
         &format!("INSERT INTO ledger_holds ({HOLD_COLUMNS}) "),
     );
-    let fields = [
-        text("id"),
-        text("content_hash"),
-        text("debit_account_id"),
-        text("credit_account_id"),
-        text("currency"),
-        int("amount"),
-        text("state"),
-        int("posted_amount"),
-        text("posting_transaction_id"),
-        int("expires_at"),
-        text("metadata"),
-        int("created_at"),
-        int("resolved_at"),
+    let columns = [
+        ("id", Text),
+        ("content_hash", Text),
+        ("debit_account_id", Text),
+        ("credit_account_id", Text),
+        ("currency", Text),
+        ("amount", BigInt),
+        ("state", Text),
+        ("posted_amount", BigInt),
+        ("posting_transaction_id", Text),
+        ("expires_at", BigInt),
+        ("metadata", Text),
+        ("created_at", BigInt),
+        ("resolved_at", BigInt),
     ];
-    select_rows(&mut b, backend, &fields, new_holds);
+    select_rows(&mut b, backend, &columns, new_holds);
     parts.end_insert(&mut b);
 
     // Only a pending hold may be resolved, and only once.
     parts.values(&mut b, "vh");
-    let fields = [
-        format!("{} AS id", text("id")),
-        format!("{} AS state", text("state")),
-        format!("{} AS posted_amount", int("posted_amount")),
-        format!(
-            "{} AS posting_transaction_id",
-            text("posting_transaction_id")
-        ),
-        format!("{} AS resolved_at", int("resolved_at")),
+    let columns = [
+        ("id", Text),
+        ("state", Text),
+        ("posted_amount", BigInt),
+        ("posting_transaction_id", Text),
+        ("resolved_at", BigInt),
     ];
-    select_rows(&mut b, backend, &fields, changed_holds);
+    select_rows(&mut b, backend, &columns, changed_holds);
     parts.update(
         &mut b,
         "uh",
         "vh",
+        "ledger_holds",
         "UPDATE ledger_holds SET state = vh.state, posted_amount = vh.posted_amount, \
          posting_transaction_id = vh.posting_transaction_id, resolved_at = vh.resolved_at \
          FROM vh WHERE ledger_holds.id = vh.id AND ledger_holds.state = 'pending'",
     );
 
     parts.values(&mut b, "va");
-    let fields: Vec<String> = [
-        "version",
-        "debits_posted",
-        "credits_posted",
-        "debits_pending",
-        "credits_pending",
-        "posting_count",
-        "last_posted_at",
-    ]
-    .iter()
-    .map(|f| format!("{} AS {f}", int(f)))
-    .chain([format!("{} AS id", text("id"))])
-    .collect();
-    select_rows(&mut b, backend, &fields, accounts);
+    let columns = [
+        ("id", Text),
+        ("version", BigInt),
+        ("next_version", BigInt),
+        ("debits_posted", BigInt),
+        ("credits_posted", BigInt),
+        ("debits_pending", BigInt),
+        ("credits_pending", BigInt),
+        ("posting_count", BigInt),
+        ("last_posted_at", BigInt),
+    ];
+    select_rows(&mut b, backend, &columns, accounts);
     parts.update(
         &mut b,
         "ua",
         "va",
+        "ledger_accounts",
         "UPDATE ledger_accounts SET debits_posted = va.debits_posted, \
          credits_posted = va.credits_posted, debits_pending = va.debits_pending, \
          credits_pending = va.credits_pending, posting_count = va.posting_count, \
-         last_posted_at = va.last_posted_at, version = ledger_accounts.version + 1 \
+         last_posted_at = va.last_posted_at, version = va.next_version \
          FROM va WHERE ledger_accounts.id = va.id AND ledger_accounts.version = va.version",
     );
     let expected_rows = write.transactions.len()
@@ -646,16 +641,35 @@ impl Parts {
         b.push(name).push(" AS (");
     }
 
-    /// Closes the row set and adds the update that reads it, which must change one row per
-    /// row of the set.
-    fn update(&mut self, b: &mut SqlBuilder, name: &'static str, rows: &'static str, update: &str) {
+    /// Closes the row set and adds the update of `table` that reads it, which must change one
+    /// row per row of the set. `update` ends in its WHERE clause.
+    ///
+    /// On PostgreSQL the rows are first locked in id order by a CTE that the update waits
+    /// for (an uncorrelated condition runs once, before the update's scan). The update's own
+    /// join would lock them in whatever order its plan visits them, and two batches locking
+    /// the same rows in different orders deadlock; every other lock the ledger takes is in
+    /// id order too.
+    fn update(
+        &mut self,
+        b: &mut SqlBuilder,
+        name: &'static str,
+        rows: &'static str,
+        table: &str,
+        update: &str,
+    ) {
         match self.backend {
             Backend::Postgres => {
                 b.push("), ")
+                    .push(&format!(
+                        "{name}_lock AS (SELECT id FROM {table} \
+                         WHERE id IN (SELECT id FROM {rows}) ORDER BY id FOR UPDATE), "
+                    ))
                     .push(name)
                     .push(" AS (")
                     .push(update)
-                    .push(" RETURNING 1)");
+                    .push(&format!(
+                        " AND (SELECT COUNT(*) FROM {name}_lock) >= 0 RETURNING 1)"
+                    ));
                 self.guards.push((name, rows));
             }
             Backend::Sqlite => {

@@ -7,7 +7,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::{start, Harness};
-use ledger::{Account, HoldId, NewHold, PostHold, SystemClock};
+use ledger::{
+    Account, Committed, HoldId, Ledger, LedgerError, NewHold, NewTransaction, PostHold,
+    SystemClock, Transaction, TransactionId, WriterConfig,
+};
 use money::{Currency, Money};
 use rand::Rng;
 
@@ -21,14 +24,41 @@ struct Acknowledged {
     transactions: Vec<(String, i64)>,
 }
 
+/// Moves `minor` from `from` to `to` through the given ledger.
+async fn transfer(
+    ledger: &Ledger,
+    id: &str,
+    from: &Account,
+    to: &Account,
+    minor: i64,
+) -> Result<Committed<Transaction>, LedgerError> {
+    ledger
+        .post_transaction(NewTransaction::transfer(
+            TransactionId::parse(id).unwrap(),
+            from.id.clone(),
+            to.id.clone(),
+            Money::from_minor(minor, from.currency),
+        ))
+        .await
+}
+
+/// One client's random operations. Each goes through `replicas` in turn when there are
+/// some, as a load balancer would spread them over servers, and through the harness's own
+/// ledger otherwise.
 async fn hammer(
     h: Arc<Harness>,
+    replicas: Arc<Vec<Ledger>>,
     hot: Account,
     wallets: Arc<Vec<Account>>,
     task: usize,
 ) -> Acknowledged {
     let mut acked = Acknowledged::default();
     for n in 0..OPS_PER_TASK {
+        let ledger = if replicas.is_empty() {
+            &h.ledger
+        } else {
+            &replicas[(task + n) % replicas.len()]
+        };
         let (choice, a, b, minor) = {
             let mut rng = rand::rng();
             (
@@ -42,19 +72,18 @@ async fn hammer(
         match choice {
             // Funding from the hot account and spending back to it, like charges and payouts.
             0..=1 => {
-                let tx = h
-                    .transfer(&id, &hot, &wallets[a], minor)
+                let tx = transfer(ledger, &id, &hot, &wallets[a], minor)
                     .await
                     .expect("funding never fails");
                 acked.transactions.push((tx.value.id.to_string(), minor));
             }
-            2..=3 => match h.transfer(&id, &wallets[a], &hot, minor).await {
+            2..=3 => match transfer(ledger, &id, &wallets[a], &hot, minor).await {
                 Ok(tx) => acked.transactions.push((tx.value.id.to_string(), minor)),
-                Err(e) => assert_eq!(e.code(), "insufficient_funds"),
+                Err(e) => assert_eq!(e.code(), "insufficient_funds", "{e:?}"),
             },
-            4..=7 => match h.transfer(&id, &wallets[a], &wallets[b], minor).await {
+            4..=7 => match transfer(ledger, &id, &wallets[a], &wallets[b], minor).await {
                 Ok(tx) => acked.transactions.push((tx.value.id.to_string(), minor)),
-                Err(e) => assert_eq!(e.code(), "insufficient_funds"),
+                Err(e) => assert_eq!(e.code(), "insufficient_funds", "{e:?}"),
             },
             _ => {
                 let hold = NewHold {
@@ -65,15 +94,14 @@ async fn hammer(
                     expires_at: None,
                     metadata: None,
                 };
-                match h.ledger.reserve_hold(hold).await {
+                match ledger.reserve_hold(hold).await {
                     Ok(_) if choice == 8 => {
                         let post = PostHold {
                             hold_id: HoldId::parse(&id).unwrap(),
                             amount: Some(minor / 2 + 1),
                             transaction_id: None,
                         };
-                        let (_, tx) = h
-                            .ledger
+                        let (_, tx) = ledger
                             .post_hold(post)
                             .await
                             .expect("posting a pending hold")
@@ -81,12 +109,12 @@ async fn hammer(
                         acked.transactions.push((tx.id.to_string(), minor / 2 + 1));
                     }
                     Ok(_) => {
-                        h.ledger
+                        ledger
                             .void_hold(HoldId::parse(&id).unwrap())
                             .await
                             .expect("voiding a pending hold");
                     }
-                    Err(e) => assert_eq!(e.code(), "insufficient_funds"),
+                    Err(e) => assert_eq!(e.code(), "insufficient_funds", "{e:?}"),
                 }
             }
         }
@@ -97,6 +125,35 @@ async fn hammer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_tasks_on_eight_accounts_and_a_hot_one() {
     let h = Arc::new(start(Arc::new(SystemClock)).await);
+    run(h, Arc::new(Vec::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_with_deep_pipelines_on_the_same_accounts() {
+    // Two servers on one database, each with several writers that keep batches in flight:
+    // batches are built on states that other writers and the other replica are about to
+    // overwrite, or that never commit because their predecessor failed. The version tokens
+    // must turn every such batch into a conflict that is re-run from fresh reads.
+    let h = Arc::new(start(Arc::new(SystemClock)).await);
+    let config = WriterConfig {
+        writers: 2,
+        pipeline_depth: 4,
+        ..WriterConfig::default()
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        // Each replica has its own pool, as a separate server process would.
+        let db = storage::Db::connect(&h.db.url, 16).await.unwrap();
+        replicas.push(Ledger::start(db, Arc::new(SystemClock), config));
+    }
+    let replicas = Arc::new(replicas);
+    run(h, replicas.clone()).await;
+    for replica in replicas.iter() {
+        replica.shutdown().await;
+    }
+}
+
+async fn run(h: Arc<Harness>, replicas: Arc<Vec<Ledger>>) {
     let hot = h.bank("asset:bank:master", Currency::KRW).await;
     let mut wallets = Vec::new();
     for i in 0..WALLETS {
@@ -108,7 +165,15 @@ async fn thirty_two_tasks_on_eight_accounts_and_a_hot_one() {
     }
     let wallets = Arc::new(wallets);
     let tasks: Vec<_> = (0..TASKS)
-        .map(|task| tokio::spawn(hammer(h.clone(), hot.clone(), wallets.clone(), task)))
+        .map(|task| {
+            tokio::spawn(hammer(
+                h.clone(),
+                replicas.clone(),
+                hot.clone(),
+                wallets.clone(),
+                task,
+            ))
+        })
         .collect();
     let mut acknowledged = Vec::new();
     for task in tasks {

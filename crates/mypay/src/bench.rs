@@ -69,7 +69,8 @@ struct Tally {
 pub async fn ledger(args: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
     let concurrency = usize::try_from(args.concurrency)?;
     let pool_size =
-        u32::try_from(concurrency + args.writer.writers + 4)?.min(storage::POOL_SIZE_MAX);
+        u32::try_from(concurrency + args.writer.writers * args.writer.pipeline_depth + 4)?
+            .min(storage::POOL_SIZE_MAX);
     let db = Db::connect(&args.database_url, pool_size)
         .await
         .with_context(|| format!("cannot open {}", args.database_url))?;

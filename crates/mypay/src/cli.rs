@@ -100,6 +100,10 @@ pub struct WriterArgs {
     /// Ledger writers committing at once (PostgreSQL; SQLite always uses one).
     #[arg(long, env = "MYPAY_LEDGER_WRITERS", default_value_t = WriterConfig::default().writers)]
     pub writers: usize,
+    /// Batches each ledger writer keeps in flight (PostgreSQL; SQLite always commits one at a
+    /// time).
+    #[arg(long, env = "MYPAY_LEDGER_PIPELINE_DEPTH", default_value_t = WriterConfig::default().pipeline_depth)]
+    pub pipeline_depth: usize,
 }
 
 impl WriterArgs {
@@ -108,6 +112,7 @@ impl WriterArgs {
             batch_size_max: self.batch_size_max,
             batch_window: Duration::from_micros(self.batch_window_us),
             writers: self.writers,
+            pipeline_depth: self.pipeline_depth,
             ..WriterConfig::default()
         }
     }

@@ -9,6 +9,22 @@ pub enum Backend {
     Postgres,
 }
 
+/// The type of a column read from JSON rows by [`Backend::json_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonType {
+    Text,
+    BigInt,
+}
+
+impl JsonType {
+    fn postgres_name(self) -> &'static str {
+        match self {
+            JsonType::Text => "text",
+            JsonType::BigInt => "bigint",
+        }
+    }
+}
+
 impl Backend {
     /// The row-lock suffix for a `SELECT` that reads rows it is about to update. SQLite has a
     /// single writer, so the transaction's write lock already excludes everyone else.
@@ -44,20 +60,42 @@ impl Backend {
         }
     }
 
-    /// A FROM-clause item that turns one bound JSON array of objects into rows with one column,
-    /// `e.value`, from which fields are read with `e.value ->> 'name'` on both engines. Passing
-    /// a batch as one JSON parameter keeps the statement text constant, so it is prepared once
-    /// instead of compiled anew for every batch size.
-    pub fn json_rows(self, builder: &mut crate::SqlBuilder, json: String) {
+    /// A FROM-clause item, aliased `e`, that turns one bound JSON array of objects into rows
+    /// with the named, typed columns (`e.name`). Passing a batch as one JSON parameter keeps
+    /// the statement text constant, so it is prepared once instead of compiled anew for every
+    /// batch size. PostgreSQL expands the array with `json_to_recordset`, which parses the
+    /// text once into typed columns, several times cheaper than reading each field of
+    /// `jsonb_array_elements` with `->>`; SQLite's `->>` already yields typed values.
+    pub fn json_rows(
+        self,
+        builder: &mut crate::SqlBuilder,
+        json: String,
+        columns: &[(&str, JsonType)],
+    ) {
         match self {
             Backend::Sqlite => {
-                builder.push("json_each(").bind(json).push(") AS e");
+                let fields: Vec<String> = columns
+                    .iter()
+                    .map(|(name, _)| format!("value ->> '{name}' AS {name}"))
+                    .collect();
+                builder
+                    .push("(SELECT ")
+                    .push(&fields.join(", "))
+                    .push(" FROM json_each(")
+                    .bind(json)
+                    .push(")) AS e");
             }
             Backend::Postgres => {
+                let fields: Vec<String> = columns
+                    .iter()
+                    .map(|(name, kind)| format!("{name} {}", kind.postgres_name()))
+                    .collect();
                 builder
-                    .push("jsonb_array_elements(CAST(")
+                    .push("json_to_recordset(CAST(")
                     .bind(json)
-                    .push(" AS jsonb)) AS e(value)");
+                    .push(" AS json)) AS e(")
+                    .push(&fields.join(", "))
+                    .push(")");
             }
         }
     }

@@ -8,7 +8,7 @@ pub mod dialect;
 pub mod sql;
 mod url;
 
-pub use dialect::Backend;
+pub use dialect::{Backend, JsonType};
 pub use sql::SqlBuilder;
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
