@@ -97,13 +97,7 @@ pub(crate) async fn member_by_id(
     db: &Db,
     id: &MemberId,
 ) -> Result<Option<StoredMember>, MemberError> {
-    let row: Option<MemberRow> = sqlx::query_as(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(db.pool())
-    .await?;
-    row.map(stored_member).transpose()
+    member_where(db, "id = $1", id.as_str()).await
 }
 
 /// The active member with this email address, if any.
@@ -111,10 +105,19 @@ pub(crate) async fn active_member_by_email(
     db: &Db,
     email: &Email,
 ) -> Result<Option<StoredMember>, MemberError> {
+    member_where(db, "email = $1 AND status = 'active'", email.as_str()).await
+}
+
+/// The member matching a fixed condition with one parameter; both lookups are unique.
+async fn member_where(
+    db: &Db,
+    condition: &'static str,
+    value: &str,
+) -> Result<Option<StoredMember>, MemberError> {
     let row: Option<MemberRow> = sqlx::query_as(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM members WHERE email = $1 AND status = 'active'"
+        "SELECT {MEMBER_COLUMNS} FROM members WHERE {condition}"
     ))
-    .bind(email.as_str())
+    .bind(value)
     .fetch_optional(db.pool())
     .await?;
     row.map(stored_member).transpose()

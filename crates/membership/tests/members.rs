@@ -9,8 +9,9 @@ use ledger::{
     NewTransaction, PostHold, TransactionId, WriterConfig,
 };
 use membership::{
-    Email, MemberConfig, MemberError, MemberName, MemberStatus, Members, NewMember, Password,
-    Phone, ProfileChange, SessionToken, LOGIN_FAILURES_MAX, LOGIN_LOCK_S, SESSIONS_PER_MEMBER_MAX,
+    Email, Member, MemberConfig, MemberError, MemberName, MemberStatus, Members, NewMember,
+    NewSession, Password, Phone, ProfileChange, SessionToken, LOGIN_FAILURES_MAX, LOGIN_LOCK_S,
+    SESSIONS_PER_MEMBER_MAX,
 };
 use money::{Currency, Money};
 use testkit::TestDb;
@@ -44,6 +45,24 @@ async fn start_with(config: MemberConfig) -> Harness {
         ledger,
         clock,
         _db: db,
+    }
+}
+
+impl Harness {
+    /// Signs up the member most tests start with: kim@example.com, 010-1234-5678.
+    async fn sign_up_kim(&self) -> Member {
+        self.members
+            .sign_up(new_member("kim@example.com", "010-1234-5678"))
+            .await
+            .unwrap()
+    }
+
+    /// Logs that member in with the right password.
+    async fn log_in_kim(&self) -> NewSession {
+        self.members
+            .log_in(&email("kim@example.com"), &presented(PASSWORD))
+            .await
+            .unwrap()
     }
 }
 
@@ -108,11 +127,7 @@ async fn sign_up_log_in_authenticate_and_log_out() {
 #[tokio::test]
 async fn emails_and_phones_belong_to_one_active_member() {
     let h = start().await;
-    let first = h
-        .members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
+    let first = h.sign_up_kim().await;
     let same_email = h
         .members
         .sign_up(new_member("KIM@EXAMPLE.COM", "010-9999-0000"))
@@ -146,11 +161,7 @@ async fn emails_and_phones_belong_to_one_active_member() {
 
     // Closing frees both for a new sign-up; the closed member keeps them on record.
     h.members.close(&first.id).await.unwrap();
-    let again = h
-        .members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
+    let again = h.sign_up_kim().await;
     assert_ne!(again.id, first.id);
     let closed = h.members.get(&first.id).await.unwrap();
     assert_eq!(closed.email.as_str(), "kim@example.com");
@@ -182,11 +193,7 @@ async fn concurrent_sign_ups_with_one_email_admit_exactly_one() {
 #[tokio::test]
 async fn wrong_passwords_unknown_and_closed_members_are_all_invalid_credentials() {
     let h = start().await;
-    let member = h
-        .members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
+    let member = h.sign_up_kim().await;
     for (address, password) in [
         ("kim@example.com", "correct horse batterY"),
         ("kim@example.com", "short"),
@@ -211,10 +218,7 @@ async fn wrong_passwords_unknown_and_closed_members_are_all_invalid_credentials(
 #[tokio::test]
 async fn repeated_failures_lock_an_address_for_a_while_registered_or_not() {
     let h = start().await;
-    h.members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
+    h.sign_up_kim().await;
     for address in ["kim@example.com", "nobody@example.com"] {
         for _ in 0..LOGIN_FAILURES_MAX {
             let error = h
@@ -253,10 +257,7 @@ async fn repeated_failures_lock_an_address_for_a_while_registered_or_not() {
         "{error:?}"
     );
     h.clock.advance_micros(SECOND_MICROS);
-    h.members
-        .log_in(&email("kim@example.com"), &presented(PASSWORD))
-        .await
-        .unwrap();
+    h.log_in_kim().await;
     // A success forgets earlier failures: four more failures do not lock.
     for _ in 0..LOGIN_FAILURES_MAX - 1 {
         h.members
@@ -264,24 +265,14 @@ async fn repeated_failures_lock_an_address_for_a_while_registered_or_not() {
             .await
             .unwrap_err();
     }
-    h.members
-        .log_in(&email("kim@example.com"), &presented(PASSWORD))
-        .await
-        .unwrap();
+    h.log_in_kim().await;
 }
 
 #[tokio::test]
 async fn sessions_expire_with_the_clock_and_ttls_are_bounded() {
     let h = start_with(MemberConfig { session_ttl_s: 600 }).await;
-    h.members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
-    let login = h
-        .members
-        .log_in(&email("kim@example.com"), &presented(PASSWORD))
-        .await
-        .unwrap();
+    h.sign_up_kim().await;
+    let login = h.log_in_kim().await;
     assert_eq!(login.session.expires_at, START_MICROS + 600 * SECOND_MICROS);
     h.clock.advance_micros(600 * SECOND_MICROS - 1);
     assert!(h
@@ -303,15 +294,8 @@ async fn sessions_expire_with_the_clock_and_ttls_are_bounded() {
             session_ttl_s: asked,
         })
         .await;
-        h.members
-            .sign_up(new_member("kim@example.com", "010-1234-5678"))
-            .await
-            .unwrap();
-        let login = h
-            .members
-            .log_in(&email("kim@example.com"), &presented(PASSWORD))
-            .await
-            .unwrap();
+        h.sign_up_kim().await;
+        let login = h.log_in_kim().await;
         assert_eq!(
             login.session.expires_at,
             START_MICROS + granted * SECOND_MICROS
@@ -322,17 +306,10 @@ async fn sessions_expire_with_the_clock_and_ttls_are_bounded() {
 #[tokio::test]
 async fn a_member_keeps_a_bounded_number_of_live_sessions() {
     let h = start().await;
-    h.members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
+    h.sign_up_kim().await;
     let mut tokens = Vec::new();
     for _ in 0..=SESSIONS_PER_MEMBER_MAX {
-        let login = h
-            .members
-            .log_in(&email("kim@example.com"), &presented(PASSWORD))
-            .await
-            .unwrap();
+        let login = h.log_in_kim().await;
         tokens.push(login.token);
         h.clock.advance_micros(1);
     }
@@ -348,16 +325,8 @@ async fn a_member_keeps_a_bounded_number_of_live_sessions() {
 #[tokio::test]
 async fn profile_changes_and_password_changes_revoke_every_session() {
     let h = start().await;
-    let member = h
-        .members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
-    let login = h
-        .members
-        .log_in(&email("kim@example.com"), &presented(PASSWORD))
-        .await
-        .unwrap();
+    let member = h.sign_up_kim().await;
+    let login = h.log_in_kim().await;
     h.clock.advance_micros(SECOND_MICROS);
 
     let change = ProfileChange {
@@ -492,16 +461,8 @@ async fn open(h: &Harness, code: &str, kind: AccountKind) -> ledger::Account {
 #[tokio::test]
 async fn closing_is_refused_while_money_or_holds_remain() {
     let h = start().await;
-    let member = h
-        .members
-        .sign_up(new_member("kim@example.com", "010-1234-5678"))
-        .await
-        .unwrap();
-    let login = h
-        .members
-        .log_in(&email("kim@example.com"), &presented(PASSWORD))
-        .await
-        .unwrap();
+    let member = h.sign_up_kim().await;
+    let login = h.log_in_kim().await;
     let prefix = member.id.ledger_code_prefix();
     let money = open(&h, &format!("{prefix}money:KRW"), AccountKind::Liability).await;
     let points = open(&h, &format!("{prefix}points:KRW"), AccountKind::Liability).await;
