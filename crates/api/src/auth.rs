@@ -143,7 +143,7 @@ impl Caller {
     /// the resource, because that role never reads members' resources. A handler loads first,
     /// then asks:
     ///
-    /// ```ignore
+    /// ```text
     /// let wallet = caller.authorize_owner(store.wallet(&id).await?, |w| &w.member_id, || {
     ///     ApiError::from(WalletError::NotFound(id.clone()))
     /// })?;

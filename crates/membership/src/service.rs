@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ledger::{Clock, Ledger, Micros, PAGE_SIZE_MAX};
 use storage::Db;
 
-use crate::domain::{Email, MemberId, Password, SessionId, SessionToken};
+use crate::domain::{Email, MemberId, Password, Phone, SessionId, SessionToken};
 use crate::hasher::Hasher;
 use crate::member::{Member, MemberStatus, NewMember, NewSession, ProfileChange, Session};
 use crate::store::{self, ProfileUpdate, StoredMember};
@@ -21,11 +21,11 @@ pub const SESSION_TTL_S_MIN: i64 = 5 * 60;
 pub const SESSION_TTL_S_MAX: i64 = 30 * 24 * 60 * 60;
 /// Live sessions kept per member; logging in once more logs out the oldest.
 pub const SESSIONS_PER_MEMBER_MAX: i64 = 20;
-/// Failed password checks for one email address that lock it ...
+/// How many failed password checks for one email address lock it.
 pub const LOGIN_FAILURES_MAX: i64 = 5;
-/// ... when they happen within this window ...
+/// The window, in seconds, within which those failures must fall to count together.
 pub const LOGIN_FAILURE_WINDOW_S: i64 = 15 * 60;
-/// ... for this long.
+/// How long, in seconds, a locked address stays locked.
 pub const LOGIN_LOCK_S: i64 = 15 * 60;
 /// Ledger account pages read while checking that a closing member holds no funds. A member
 /// has a handful of accounts (money and points per currency); 20 pages of 500 is far beyond
@@ -260,8 +260,8 @@ impl Members {
     /// Refuses an email address or phone number that another active member uses.
     async fn refuse_taken(
         &self,
-        email: Option<&crate::Email>,
-        phone: Option<&crate::Phone>,
+        email: Option<&Email>,
+        phone: Option<&Phone>,
         except: Option<&MemberId>,
     ) -> Result<(), MemberError> {
         if email.is_none() && phone.is_none() {
