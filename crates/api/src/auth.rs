@@ -1,4 +1,8 @@
-//! API-key authentication for server clients.
+//! Authentication: session tokens for members, API keys for server clients, both sent as
+//! `Authorization: Bearer <token>` and parsed by the one [`bearer_token`] function.
+//!
+//! Members are authenticated by the `membership` crate (tokens are `mps_…`, stored as SHA-256
+//! digests); this module turns the result into a [`Caller`] and applies the ownership rule.
 //!
 //! A key is `mpk_` followed by 256 random bits in URL-safe base64. Only its SHA-256 digest is
 //! stored, and a request is authenticated by looking the digest of its bearer token up: the
@@ -18,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use membership::{MemberId, SessionId, SessionToken};
+
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -31,8 +37,10 @@ pub const BEARER_TOKEN_LEN_MAX: usize = 256;
 const SECRET_RANDOM_BYTES: usize = 32;
 
 /// A secret whose `Debug` and `Display` print `***`, so that it cannot end up in a log line by
-/// accident. Use [`Secret::expose`] where the value is really needed.
-#[derive(Clone, PartialEq, Eq)]
+/// accident. Use [`Secret::expose`] where the value is really needed. Request bodies use it for
+/// passwords, so that a logged request shows none.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -92,19 +100,83 @@ impl Role {
     }
 }
 
-/// The authenticated API key behind a request. Extracting it authenticates the request; the
-/// result is cached in the request's extensions so that middleware and handler share one lookup.
+/// Who is behind a request: a member with a session token, or a server with an API key.
+///
+/// Extracting it authenticates the request; the result is cached in the request's extensions,
+/// so that middleware and handler share one lookup. A later handler that serves a member's
+/// resource takes a `Caller` and calls [`Caller::authorize_owner`] with the resource's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The key's id (`key_…`); idempotency keys are scoped to it.
-    pub key_id: String,
-    /// What the key may do.
-    pub role: Role,
+pub enum Caller {
+    /// A member, authenticated by a live session token (`mps_…`).
+    Member(MemberId),
+    /// A server, authenticated by an API key (`mpk_…` or the configured admin key).
+    ApiKey {
+        /// The key's id (`key_…`).
+        id: String,
+        /// What the key may do.
+        role: Role,
+    },
 }
 
-/// A caller whose key has the admin role; anything else is refused with 403.
+/// The session a member's request was authenticated with, put in the request's extensions
+/// beside the [`Caller`] so that logging out knows which session to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminCaller(pub Caller);
+struct CurrentSession(SessionId);
+
+impl Caller {
+    /// Whose idempotency keys the request uses: the member's id or the API key's id, which
+    /// never collide (`usr_…` and `key_…`).
+    pub fn scope(&self) -> &str {
+        match self {
+            Caller::Member(id) => id.as_str(),
+            Caller::ApiKey { id, .. } => id,
+        }
+    }
+
+    /// Applies "a member reaches only their own resources" to a resource owned by a member,
+    /// and hands the resource back when the caller may see it.
+    ///
+    /// `resource` is what the request names, or `None` when it does not exist; `owner` says
+    /// which member it belongs to. The owner passes; admin and platform keys pass for any
+    /// existing resource; another member gets `not_found`, exactly as for a resource that does
+    /// not exist, so that existence never leaks; a merchant key is refused with 403 whatever
+    /// the resource, because that role never reads members' resources. A handler loads first,
+    /// then asks:
+    ///
+    /// ```text
+    /// let wallet = caller.authorize_owner(store.wallet(&id).await?, |w| &w.member_id, || {
+    ///     ApiError::from(WalletError::NotFound(id.clone()))
+    /// })?;
+    /// ```
+    pub fn authorize_owner<T>(
+        &self,
+        resource: Option<T>,
+        owner: impl for<'a> FnOnce(&'a T) -> &'a MemberId,
+        not_found: impl FnOnce() -> ApiError,
+    ) -> Result<T, ApiError> {
+        let Some(resource) = resource else {
+            return match self {
+                Caller::ApiKey {
+                    role: Role::Merchant,
+                    ..
+                } => Err(ApiError::Forbidden),
+                Caller::Member(_) | Caller::ApiKey { .. } => Err(not_found()),
+            };
+        };
+        match self {
+            Caller::ApiKey {
+                role: Role::Merchant,
+                ..
+            } => Err(ApiError::Forbidden),
+            Caller::ApiKey {
+                role: Role::Admin | Role::Platform,
+                ..
+            } => Ok(resource),
+            Caller::Member(me) if me == owner(&resource) => Ok(resource),
+            Caller::Member(_) => Err(not_found()),
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -115,22 +187,87 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         }
         let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
         let state = AppState::from_extensions(&parts.extensions)?;
-        let caller = lookup(&state, &digest(token))
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        let (caller, session) = authenticate(&state, token).await?;
+        if let Some(session) = session {
+            parts.extensions.insert(CurrentSession(session));
+        }
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
+}
+
+/// Looks a bearer token up. A token shaped like a session token is looked up among sessions
+/// first; any other token, and a session-shaped one that names no live session (an operator
+/// may have configured an admin key that happens to start with `mps_`), among API keys.
+async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<(Caller, Option<SessionId>), ApiError> {
+    if let Some(token) = SessionToken::parse(token) {
+        if let Some(session) = state.members.authenticate(&token).await? {
+            return Ok((Caller::Member(session.member_id), Some(session.id)));
+        }
+    }
+    let caller = lookup(state, &digest(token))
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok((caller, None))
+}
+
+/// A caller whose API key has the admin role. Other keys and members are refused with 403.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCaller {
+    /// The admin key's id.
+    pub key_id: String,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        match caller.role {
-            Role::Admin => Ok(AdminCaller(caller)),
-            Role::Platform | Role::Merchant => Err(ApiError::Forbidden),
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::ApiKey {
+                id,
+                role: Role::Admin,
+            } => Ok(AdminCaller { key_id: id }),
+            Caller::ApiKey {
+                role: Role::Platform | Role::Merchant,
+                ..
+            }
+            | Caller::Member(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// A member authenticated by a session token, for routes about the member themself
+/// (`/v1/members/me`, logging out). API keys are refused with 403: they have no "me".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberCaller {
+    /// The member.
+    pub member_id: MemberId,
+    /// The session the request came with.
+    pub session_id: SessionId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Member(member_id) => {
+                let CurrentSession(session_id) = parts
+                    .extensions
+                    .get::<CurrentSession>()
+                    .cloned()
+                    .ok_or_else(|| {
+                        ApiError::Internal("a member caller without its session".into())
+                    })?;
+                Ok(MemberCaller {
+                    member_id,
+                    session_id,
+                })
+            }
+            Caller::ApiKey { .. } => Err(ApiError::Forbidden),
         }
     }
 }
@@ -178,10 +315,10 @@ async fn lookup(state: &AppState, secret_sha256: &str) -> Result<Option<Caller>,
     .bind(secret_sha256)
     .fetch_optional(state.db.pool())
     .await?;
-    row.map(|(key_id, role)| {
+    row.map(|(id, role)| {
         let role = Role::from_db(&role)
-            .ok_or_else(|| ApiError::Internal(format!("api key {key_id} has unknown role")))?;
-        Ok(Caller { key_id, role })
+            .ok_or_else(|| ApiError::Internal(format!("api key {id} has unknown role")))?;
+        Ok(Caller::ApiKey { id, role })
     })
     .transpose()
 }
@@ -234,6 +371,51 @@ mod tests {
             None
         );
         assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn owners_and_staff_keys_pass_other_members_see_nothing_and_merchants_are_refused() {
+        let owner = MemberId::generate();
+        let other = MemberId::generate();
+        let key = |role| Caller::ApiKey {
+            id: "key_x".into(),
+            role,
+        };
+        fn check(caller: &Caller, resource: Option<&MemberId>) -> Result<String, &'static str> {
+            caller
+                .authorize_owner(resource, |id| id, || ApiError::RouteNotFound("x".into()))
+                .map(MemberId::to_string)
+                .map_err(|error| error.code())
+        }
+        let owned = Some(&owner);
+        let passed = Ok(owner.to_string());
+        assert_eq!(check(&Caller::Member(owner.clone()), owned), passed);
+        assert_eq!(
+            check(&Caller::Member(other.clone()), owned),
+            Err("not_found")
+        );
+        assert_eq!(check(&key(Role::Admin), owned), passed);
+        assert_eq!(check(&key(Role::Platform), owned), passed);
+        assert_eq!(check(&key(Role::Merchant), owned), Err("forbidden"));
+        for caller in [
+            Caller::Member(owner.clone()),
+            key(Role::Admin),
+            key(Role::Platform),
+        ] {
+            assert_eq!(check(&caller, None), Err("not_found"));
+        }
+        assert_eq!(check(&key(Role::Merchant), None), Err("forbidden"));
+    }
+
+    #[test]
+    fn idempotency_scopes_never_collide_between_members_and_keys() {
+        let member = MemberId::generate();
+        assert_eq!(Caller::Member(member.clone()).scope(), member.as_str());
+        let key = Caller::ApiKey {
+            id: "key_1".into(),
+            role: Role::Admin,
+        };
+        assert_eq!(key.scope(), "key_1");
     }
 
     #[test]

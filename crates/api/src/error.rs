@@ -9,6 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::LedgerError;
+use membership::MemberError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,7 +37,7 @@ pub enum ApiError {
     #[error("{0}")]
     CurrencyMismatch(String),
     /// No credentials, or credentials that are malformed, unknown or revoked.
-    #[error("a valid API key is required (Authorization: Bearer <key>)")]
+    #[error("valid credentials are required (Authorization: Bearer <session token or API key>)")]
     Unauthenticated,
     /// The credentials are valid but their role may not use this route.
     #[error("this API key's role may not use this route")]
@@ -65,6 +66,9 @@ pub enum ApiError {
     /// The ledger refused the request or could not be reached.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Membership refused the request or could not be reached.
+    #[error(transparent)]
+    Member(#[from] MemberError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::Ledger(error) => ledger_status(error),
+            ApiError::Member(error) => member_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -143,6 +148,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyInProgress => "idempotency_request_in_progress",
             ApiError::Ledger(error) => error.code(),
+            ApiError::Member(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -174,10 +180,15 @@ impl ApiError {
     /// database error, file path or panic message leaks out.
     fn public_message(&self) -> String {
         match self {
-            ApiError::Storage(_) | ApiError::Ledger(LedgerError::Storage(_)) => {
+            ApiError::Storage(_)
+            | ApiError::Ledger(LedgerError::Storage(_))
+            | ApiError::Member(MemberError::Storage(_))
+            | ApiError::Member(MemberError::Ledger(LedgerError::Storage(_))) => {
                 "the database is unavailable; retry later".to_owned()
             }
-            ApiError::Internal(_) => "an internal error occurred".to_owned(),
+            ApiError::Internal(_) | ApiError::Member(MemberError::Internal(_)) => {
+                "an internal error occurred".to_owned()
+            }
             ApiError::Status(status) => {
                 format!(
                     "the request failed: {}",
@@ -213,6 +224,29 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
     }
 }
 
+/// Maps every membership refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`].
+fn member_status(error: &MemberError) -> StatusCode {
+    match error {
+        MemberError::EmailInvalid(_)
+        | MemberError::PhoneInvalid(_)
+        | MemberError::NameInvalid(_)
+        | MemberError::PasswordInvalid(_)
+        | MemberError::ChangeInvalid(_)
+        | MemberError::CurrentPasswordIncorrect => StatusCode::UNPROCESSABLE_ENTITY,
+        MemberError::EmailTaken
+        | MemberError::PhoneTaken
+        | MemberError::Closed(_)
+        | MemberError::BalanceRemaining { .. } => StatusCode::CONFLICT,
+        MemberError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        MemberError::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        MemberError::NotFound(_) => StatusCode::NOT_FOUND,
+        MemberError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        MemberError::Ledger(error) => ledger_status(error),
+        MemberError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 /// A code for statuses that only generic layers produce.
 fn status_code_name(status: StatusCode) -> &'static str {
     match status {
@@ -239,11 +273,19 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, ApiError::Unauthenticated) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"mypay\""),
-            );
+        match &self {
+            ApiError::Unauthenticated => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"mypay\""),
+                );
+            }
+            ApiError::Member(MemberError::LoginLocked { retry_after_s }) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            _ => {}
         }
         response.extensions_mut().insert(FinalBody);
         response

@@ -276,7 +276,7 @@ pub async fn enforce(
         .await
         .map_err(bytes_rejection)?;
     let fingerprint = request_fingerprint(&parts.method, &parts.uri, &body);
-    let context = IdempotencyContext::new(caller.key_id, key);
+    let context = IdempotencyContext::new(caller.scope().to_owned(), key);
     match claim(&state.db, &context, &fingerprint, state.ledger.now_micros()).await? {
         Claim::Acquired => {}
         Claim::Replay(stored) => return Ok(stored.into_replay()),

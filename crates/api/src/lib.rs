@@ -1,9 +1,11 @@
-//! The HTTP layer of mypay: JSON over HTTP for the ledger and API-key management, with health
-//! checks, metrics and an OpenAPI document generated from the router itself.
+//! The HTTP layer of mypay: JSON over HTTP for the ledger, members and their sessions, and
+//! API-key management, with health checks, metrics and an OpenAPI document generated from the
+//! router itself.
 //!
-//! Architecture invariants: only this crate knows HTTP and JSON; it holds no money logic of its
-//! own (every rule lives in `ledger`); every error leaves as one JSON envelope with a stable
-//! code; internal causes are logged, never shown.
+//! Architecture invariants: only this crate knows HTTP and JSON; it holds no money or
+//! membership logic of its own (the rules live in `ledger` and `membership`); every error
+//! leaves as one JSON envelope with a stable code; internal causes are logged, never shown; a
+//! member reaches only their own resources, and another member's answer 404.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -16,6 +18,7 @@ mod extract;
 mod health;
 pub mod idempotency;
 mod ledger;
+mod members;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -27,6 +30,7 @@ use std::sync::Arc;
 
 use axum::http::Request;
 use axum::{Extension, Router};
+use membership::Members;
 use metrics_exporter_prometheus::PrometheusHandle;
 use storage::Db;
 use utoipa::OpenApi as _;
@@ -34,10 +38,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use crate::api_keys::ensure_admin_key;
-pub use crate::auth::{Caller, Role, Secret};
+pub use crate::auth::{AdminCaller, Caller, MemberCaller, Role, Secret};
 pub use crate::error::{ApiError, ErrorBody, ErrorDetail};
 pub use crate::metrics::metrics_handle;
 pub use crate::middleware::REQUEST_TIMEOUT;
+pub use membership::MemberConfig;
 
 /// The default request body limit: ample for a 64-leg transaction with metadata.
 pub const BODY_LIMIT_BYTES_DEFAULT: usize = 64 * 1024;
@@ -52,12 +57,15 @@ pub struct ApiConfig {
     /// The largest request body accepted, in bytes; clamped to
     /// [`BODY_LIMIT_BYTES_MIN`]..=[`BODY_LIMIT_BYTES_MAX`].
     pub body_limit_bytes: usize,
+    /// Membership tunables (session lifetime), bounded by `membership` itself.
+    pub members: MemberConfig,
 }
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
         ApiConfig {
             body_limit_bytes: BODY_LIMIT_BYTES_DEFAULT,
+            members: MemberConfig::default(),
         }
     }
 }
@@ -69,6 +77,7 @@ impl ApiConfig {
             body_limit_bytes: self
                 .body_limit_bytes
                 .clamp(BODY_LIMIT_BYTES_MIN, BODY_LIMIT_BYTES_MAX),
+            members: self.members,
         }
     }
 }
@@ -77,21 +86,25 @@ impl ApiConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) ledger: Arc<::ledger::Ledger>,
+    pub(crate) members: Arc<Members>,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
 }
 
 impl AppState {
-    /// Bundles the services; the configuration is bounded here.
+    /// Bundles the services; the configuration is bounded here. Membership runs on the same
+    /// database and reads time from the ledger's clock.
     pub fn new(
         ledger: Arc<::ledger::Ledger>,
         db: Db,
         metrics: PrometheusHandle,
         config: ApiConfig,
     ) -> AppState {
+        let members = Arc::new(Members::new(db.clone(), ledger.clone(), config.members));
         AppState {
             ledger,
+            members,
             db,
             metrics,
             config: config.bounded(),
@@ -128,6 +141,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::serve_metrics))
         .routes(routes!(openapi::serve_openapi))
         .merge(ledger::routes())
+        .merge(members::routes())
         .merge(api_keys::routes())
 }
 

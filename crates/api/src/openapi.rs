@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "ledger", description = "Double-entry ledger: accounts, transactions, holds (admin keys only)"),
+        (name = "members", description = "Sign-up, the member's own profile, closing; members by id (own only, else 404)"),
+        (name = "sessions", description = "Member login sessions: log in for a token, log out"),
         (name = "admin", description = "API key management (admin keys only)"),
     )
 )]
@@ -31,14 +33,14 @@ pub(crate) struct ApiDoc;
 /// The name handlers use in `security((…))`.
 pub const BEARER_SCHEME: &str = "bearer";
 
-/// Adds the `Authorization: Bearer <API key>` scheme.
+/// Adds the `Authorization: Bearer <token>` scheme: a member's session token or an API key.
 struct BearerSecurity;
 
 impl Modify for BearerSecurity {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
-        scheme.bearer_format = Some("mpk_ API key".to_owned());
+        scheme.bearer_format = Some("mps_ session token or mpk_ API key".to_owned());
         components.add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(scheme));
     }
 }

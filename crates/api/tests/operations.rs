@@ -167,6 +167,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/admin/api-keys"),
     ("GET", "/v1/admin/api-keys"),
     ("POST", "/v1/admin/api-keys/{id}/revoke"),
+    ("POST", "/v1/members"),
+    ("GET", "/v1/members/me"),
+    ("PATCH", "/v1/members/me"),
+    ("POST", "/v1/members/me/close"),
+    ("GET", "/v1/members/{id}"),
+    ("POST", "/v1/sessions"),
+    ("DELETE", "/v1/sessions/current"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

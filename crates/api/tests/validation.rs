@@ -180,6 +180,7 @@ async fn malformed_bodies_are_invalid_requests() {
 async fn bodies_over_the_limit_are_refused_with_413() {
     let app = spawn_app_with(ApiConfig {
         body_limit_bytes: 4096,
+        ..ApiConfig::default()
     })
     .await;
     let (wallet, bank) = funded_wallet(&app, "big", "KRW", "100").await;

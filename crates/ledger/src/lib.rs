@@ -95,6 +95,12 @@ impl Ledger {
         self.clock.now_micros()
     }
 
+    /// The clock the ledger stamps its writes with, so that services beside it (sessions,
+    /// expiries) share one notion of time, and tests move them all at once.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// Lets queued commands finish, then stops the writers.
     pub async fn shutdown(&self) {
         self.committer.shutdown().await;
@@ -151,6 +157,28 @@ impl Ledger {
         let mut conn = self.db.pool().acquire().await?;
         let mut items =
             store::list_accounts(&mut conn, self.db.backend(), after, limit + 1).await?;
+        let next = next_cursor(&mut items, limit, |a| a.id.to_string());
+        Ok(Page { items, next })
+    }
+
+    /// Accounts whose code starts with `prefix` (such as `liability:member:usr_…:`, every
+    /// account of one member), in id order; the cursor is the last id of the previous page. The
+    /// match is exact and case-sensitive: `_` and `%` are ordinary characters.
+    pub async fn accounts_by_code_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<Account>, LedgerError> {
+        AccountCode::parse(prefix).map_err(|_| LedgerError::InvalidField {
+            field: "code_prefix",
+            reason: "must be 1 to 128 characters of letters, digits, '_', '.', ':' and '-'",
+        })?;
+        let limit = limit.clamp(1, PAGE_SIZE_MAX);
+        let mut conn = self.db.pool().acquire().await?;
+        let mut items =
+            store::accounts_by_code_prefix(&mut conn, self.db.backend(), prefix, after, limit + 1)
+                .await?;
         let next = next_cursor(&mut items, limit, |a| a.id.to_string());
         Ok(Page { items, next })
     }

@@ -235,6 +235,37 @@ pub(crate) async fn list_accounts(
         .collect()
 }
 
+/// Accounts whose code starts with `prefix`, in id order, after the given id, at most `limit`.
+///
+/// The prefix is compared with `substr`, not `LIKE`: `_` (common in codes) is a wildcard in
+/// `LIKE`, and SQLite's `LIKE` ignores ASCII case, so a prefix match through it could return
+/// another owner's accounts. The comparison cannot use the index on `code` and scans the table;
+/// it serves rare reads (closing a member) until an owner column is indexed.
+pub(crate) async fn accounts_by_code_prefix(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    prefix: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Account>, sqlx::Error> {
+    let mut b = SqlBuilder::new(
+        backend,
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE substr(code, 1, length("),
+    );
+    b.bind(prefix.to_owned())
+        .push(")) = ")
+        .bind(prefix.to_owned())
+        .push(" AND id > ")
+        .bind(after.unwrap_or_default().to_owned())
+        .push(" ORDER BY id LIMIT ")
+        .bind(limit);
+    fetch_all_prepared(conn, b)
+        .await?
+        .iter()
+        .map(account_from_row)
+        .collect()
+}
+
 /// The content digests of the transactions among `ids` that are already stored.
 pub(crate) async fn stored_hashes(
     conn: &mut AnyConnection,

@@ -86,6 +86,64 @@ async fn accounts_are_listed_page_by_page() {
 }
 
 #[tokio::test]
+async fn accounts_are_found_by_exact_code_prefix_page_by_page() {
+    let h = system().await;
+    let mine = [
+        "liability:member:usr_A1:money:KRW",
+        "liability:member:usr_A1:points:KRW",
+        "liability:member:usr_A1:money:USD",
+    ];
+    // Near misses: a longer id, another case, `_` and `%` read as wildcards would match these.
+    let others = [
+        "liability:member:usr_A12:money:KRW",
+        "liability:member:usr_a1:money:KRW",
+        "liability:member:usrXA1:money:KRW",
+        "liability:member:usr_A1",
+    ];
+    for code in mine.iter().chain(others.iter()) {
+        h.wallet(code, Currency::KRW).await;
+    }
+    let prefix = "liability:member:usr_A1:";
+    let first = h
+        .ledger
+        .accounts_by_code_prefix(prefix, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 2);
+    let second = h
+        .ledger
+        .accounts_by_code_prefix(prefix, first.next.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(second.next, None);
+    let mut found: Vec<_> = first
+        .items
+        .iter()
+        .chain(second.items.iter())
+        .map(|a| a.code.as_str().to_owned())
+        .collect();
+    found.sort();
+    let mut expected = mine.map(str::to_owned).to_vec();
+    expected.sort();
+    assert_eq!(found, expected);
+
+    let none = h
+        .ledger
+        .accounts_by_code_prefix("liability:member:usr_B:", None, 10)
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next.is_none());
+    for bad in ["", "has space", &"x".repeat(129)] {
+        let error = h
+            .ledger
+            .accounts_by_code_prefix(bad, None, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "invalid_request", "{bad:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_transfer_moves_money_and_records_running_balances() {
     let h = system().await;
     let bank = h.bank("asset:bank:master", Currency::KRW).await;

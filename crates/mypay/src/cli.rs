@@ -130,6 +130,9 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "MYPAY_BODY_LIMIT_BYTES", default_value_t = api::ApiConfig::default().body_limit_bytes)]
     pub body_limit_bytes: usize,
+    /// How long a member's session lives after login, in seconds (300 to 2,592,000).
+    #[arg(long, env = "MYPAY_SESSION_TTL_S", default_value_t = api::MemberConfig::default().session_ttl_s)]
+    pub session_ttl_s: i64,
     /// The admin API key to accept; when unset, one is created on first start and printed once.
     #[arg(
         long = "admin-api-key",

@@ -83,6 +83,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let sweeper = tokio::spawn(sweep_expired_holds(ledger.clone()));
     let config = api::ApiConfig {
         body_limit_bytes: args.body_limit_bytes,
+        members: api::MemberConfig {
+            session_ttl_s: args.session_ttl_s,
+        },
     };
     let state = api::AppState::new(ledger.clone(), db.clone(), api::metrics_handle(), config);
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -126,6 +126,19 @@ impl Backend {
         }
     }
 
+    /// Whether an error is a unique-constraint violation (a primary key or a unique index), so
+    /// that a caller can answer "already taken" instead of failing.
+    pub fn is_unique_violation(self, error: &sqlx::Error) -> bool {
+        let Some(db) = error.as_database_error() else {
+            return false;
+        };
+        let code = db.code();
+        match self {
+            Backend::Postgres => code.as_deref() == Some("23505"),
+            Backend::Sqlite => matches!(code.as_deref(), Some("2067" | "1555")),
+        }
+    }
+
     /// Whether an error is a transient conflict after which the whole transaction may simply
     /// be run again: a serialization failure, a deadlock, a unique key taken by a concurrent
     /// writer, or SQLite's busy signal.

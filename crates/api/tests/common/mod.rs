@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use api::{ApiConfig, AppState, Secret};
-use ledger::{Ledger, SystemClock, WriterConfig};
+use ledger::{Clock, Ledger, ManualClock, SystemClock, WriterConfig};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use testkit::TestDb;
@@ -29,12 +29,23 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with a chosen configuration.
 pub async fn spawn_app_with(config: ApiConfig) -> TestApp {
+    spawn_app_on(config, Arc::new(SystemClock)).await
+}
+
+/// 2026-11-22T00:00:00Z, where manual clocks start.
+pub const MANUAL_START_MICROS: i64 = 1_795_305_600_000_000;
+
+/// Like [`spawn_app`], on a clock that only the test moves: the ledger and session expiry
+/// both read it.
+pub async fn spawn_app_with_manual_clock() -> (TestApp, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(MANUAL_START_MICROS));
+    let app = spawn_app_on(ApiConfig::default(), clock.clone()).await;
+    (app, clock)
+}
+
+async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
     let db = TestDb::new(16).await;
-    let ledger = Arc::new(Ledger::start(
-        db.db.clone(),
-        Arc::new(SystemClock),
-        WriterConfig::default(),
-    ));
+    let ledger = Arc::new(Ledger::start(db.db.clone(), clock, WriterConfig::default()));
     let configured = Secret::new(ADMIN_KEY.to_owned());
     let generated = api::ensure_admin_key(&db.db, Some(&configured))
         .await
@@ -145,6 +156,62 @@ impl TestApp {
             body["id"].as_str().expect("id").to_owned(),
             body["secret"].as_str().expect("secret").to_owned(),
         )
+    }
+}
+
+/// The password every test member signs up with.
+pub const MEMBER_PASSWORD: &str = "correct horse battery";
+
+/// A signed-up member and a live session token.
+#[derive(Debug, Clone)]
+pub struct TestMember {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+impl TestApp {
+    /// An anonymous request.
+    pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// A request with a bearer token (a session token or an API key).
+    pub fn bearer(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// Signs a member up with `MEMBER_PASSWORD` and returns the member view.
+    pub async fn sign_up(&self, email: &str, phone: &str) -> Value {
+        let (status, body) = send(self.anonymous(Method::POST, "/v1/members").json(&json!({
+            "email": email, "phone": phone, "name": "김민수", "password": MEMBER_PASSWORD,
+        })))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Logs in and returns the session view.
+    pub async fn log_in(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        send(
+            self.anonymous(Method::POST, "/v1/sessions")
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Signs a member up and logs them in.
+    pub async fn member(&self, email: &str, phone: &str) -> TestMember {
+        let member = self.sign_up(email, phone).await;
+        let (status, session) = self.log_in(email, MEMBER_PASSWORD).await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        TestMember {
+            id: member["id"].as_str().expect("id").to_owned(),
+            email: email.to_owned(),
+            token: session["token"].as_str().expect("token").to_owned(),
+        }
     }
 }
 
