@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use banking::sandbox::FaultRule;
+use banking::{AccountNumber, BankCode, HolderName};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ledger::WriterConfig;
 use storage::DatabaseUrl;
@@ -33,6 +35,9 @@ pub enum Command {
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run the sandbox bank: a stand-in bank with its own accounts, an open-banking shaped
+    /// API and fault injection.
+    SandboxBank(SandboxBankArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,4 +145,57 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_api_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxBankArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(
+        long,
+        env = "MYPAY_SANDBOX_BANK_LISTEN",
+        default_value = "127.0.0.1:8090"
+    )]
+    pub listen: String,
+    /// Directory for the sandbox's own database; created when missing.
+    #[arg(
+        long,
+        env = "MYPAY_SANDBOX_BANK_DATA",
+        default_value = "./sandbox-bank-data"
+    )]
+    pub data: std::path::PathBuf,
+    /// A fault rule, OP=KIND[,count=N][,latency_ms=MS][,hold_ms=MS]; repeat for more.
+    /// OP: real_name, consent, collect, payout, result, statement.
+    /// KIND: latency, error, timeout, lost_reply.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<FaultRule>,
+    /// Bearer token the admin API requires; when unset, the admin API is open.
+    #[arg(long, env = "MYPAY_SANDBOX_BANK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// The master account's bank code (fixed when the data directory is first used).
+    #[arg(long, default_value = banking::sandbox::MASTER_BANK_CODE_DEFAULT, value_parser = parse_bank_code)]
+    pub master_bank_code: BankCode,
+    /// The master account's number (fixed when the data directory is first used).
+    #[arg(long, default_value = banking::sandbox::MASTER_ACCOUNT_NUMBER_DEFAULT, value_parser = parse_account_number)]
+    pub master_account: AccountNumber,
+    /// The master account's holder name.
+    #[arg(long, default_value = banking::sandbox::MASTER_HOLDER_DEFAULT, value_parser = parse_holder_name)]
+    pub master_holder: HolderName,
+    /// What the master account holds when it is created, in won.
+    #[arg(long, default_value_t = banking::sandbox::MASTER_OPENING_BALANCE_WON_DEFAULT)]
+    pub master_opening_balance: i64,
+    /// Statement lines per page (1-500).
+    #[arg(long, default_value_t = banking::sandbox::STATEMENT_PAGE_SIZE_DEFAULT)]
+    pub statement_page_size: usize,
+}
+
+fn parse_bank_code(value: &str) -> Result<BankCode, String> {
+    BankCode::parse(value).map_err(|e| e.to_string())
+}
+
+fn parse_account_number(value: &str) -> Result<AccountNumber, String> {
+    AccountNumber::parse(value).map_err(|e| e.to_string())
+}
+
+fn parse_holder_name(value: &str) -> Result<HolderName, String> {
+    HolderName::parse(value).map_err(|e| e.to_string())
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod sandbox_bank;
 mod serve;
 
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Check(args) => serve::check(args).await,
             Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
+            Command::SandboxBank(args) => sandbox_bank::run(args).await,
         }
     });
     match result {

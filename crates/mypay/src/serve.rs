@@ -119,7 +119,7 @@ async fn sweep_expired_holds(ledger: Arc<Ledger>) {
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before exit.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
