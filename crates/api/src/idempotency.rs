@@ -589,9 +589,20 @@ mod tests {
         crate::ensure_admin_key(&db, Some(&crate::Secret::new("mpk_unit_admin".into())))
             .await
             .expect("admin key");
+        // No bank is reached by this test: the address is never connected to.
+        let bank = banking::HttpBank::new(banking::HttpBankConfig::new(
+            "http://127.0.0.1:9",
+            banking::InstitutionCode::parse("MYPAYUNIT1").expect("institution code"),
+            banking::BankAccount::new(
+                banking::BankCode::parse("088").expect("bank code"),
+                banking::AccountNumber::parse("100200300400").expect("account number"),
+            ),
+        ))
+        .expect("bank client");
         let state = AppState::new(
             ledger,
             db,
+            Arc::new(bank),
             crate::metrics_handle(),
             crate::ApiConfig::default(),
         );

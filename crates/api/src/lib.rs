@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use axum::http::Request;
 use axum::{Extension, Router};
+use banking::BankGateway;
 use membership::Members;
 use metrics_exporter_prometheus::PrometheusHandle;
 use storage::Db;
@@ -87,6 +88,9 @@ impl ApiConfig {
 pub struct AppState {
     pub(crate) ledger: Arc<::ledger::Ledger>,
     pub(crate) members: Arc<Members>,
+    /// The one way to the bank: the in-process sandbox by default, or a bank at `--bank-url`.
+    #[allow(dead_code)] // First read by the linked-account and wallet routes.
+    pub(crate) bank: Arc<dyn BankGateway>,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -98,6 +102,7 @@ impl AppState {
     pub fn new(
         ledger: Arc<::ledger::Ledger>,
         db: Db,
+        bank: Arc<dyn BankGateway>,
         metrics: PrometheusHandle,
         config: ApiConfig,
     ) -> AppState {
@@ -105,6 +110,7 @@ impl AppState {
         AppState {
             ledger,
             members,
+            bank,
             db,
             metrics,
             config: config.bounded(),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use banking::sandbox::FaultRule;
-use banking::{AccountNumber, BankCode, HolderName};
+use banking::{AccountNumber, BankCode, HolderName, InstitutionCode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ledger::WriterConfig;
 use storage::DatabaseUrl;
@@ -145,7 +145,38 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_api_key: Option<String>,
+    #[command(flatten)]
+    pub bank: BankArgs,
 }
+
+/// Which bank mypay talks to: a bank's open-banking API at `--bank-url`, or, when that is not
+/// given, a sandbox bank that `serve` runs in-process.
+#[derive(Debug, Args)]
+pub struct BankArgs {
+    /// The bank's API base URL (e.g. a `mypay sandbox-bank`); when unset, a sandbox bank runs
+    /// in-process on a loopback port with its data in `--sandbox-bank-data`.
+    #[arg(long, env = "MYPAY_BANK_URL")]
+    pub bank_url: Option<String>,
+    /// Our institution code at the bank: the first 10 characters of every request id.
+    #[arg(long, env = "MYPAY_BANK_INSTITUTION", default_value = BANK_INSTITUTION_DEFAULT, value_parser = parse_institution)]
+    pub bank_institution: InstitutionCode,
+    /// The bank code of the platform's master account.
+    #[arg(long, env = "MYPAY_BANK_MASTER_CODE", default_value = banking::sandbox::MASTER_BANK_CODE_DEFAULT, value_parser = parse_bank_code)]
+    pub bank_master_code: BankCode,
+    /// The number of the platform's master account.
+    #[arg(long, env = "MYPAY_BANK_MASTER_ACCOUNT", default_value = banking::sandbox::MASTER_ACCOUNT_NUMBER_DEFAULT, value_parser = parse_account_number, hide_env_values = true)]
+    pub bank_master_account: AccountNumber,
+    /// Where the in-process sandbox bank keeps its database (unused with `--bank-url`).
+    #[arg(
+        long,
+        env = "MYPAY_SANDBOX_BANK_DATA",
+        default_value = "./mypay-data/sandbox-bank"
+    )]
+    pub sandbox_bank_data: std::path::PathBuf,
+}
+
+/// The institution code mypay uses when none is configured.
+pub const BANK_INSTITUTION_DEFAULT: &str = "MYPAY00001";
 
 #[derive(Debug, Args)]
 pub struct SandboxBankArgs {
@@ -186,6 +217,10 @@ pub struct SandboxBankArgs {
     /// Statement lines per page (1-500).
     #[arg(long, default_value_t = banking::sandbox::STATEMENT_PAGE_SIZE_DEFAULT)]
     pub statement_page_size: usize,
+}
+
+fn parse_institution(value: &str) -> Result<InstitutionCode, String> {
+    InstitutionCode::parse(value).map_err(|e| e.to_string())
 }
 
 fn parse_bank_code(value: &str) -> Result<BankCode, String> {

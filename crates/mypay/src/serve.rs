@@ -8,7 +8,10 @@ use anyhow::Context;
 use ledger::{Ledger, SystemClock};
 use storage::Db;
 
-use crate::cli::{DatabaseArgs, ServeArgs};
+use banking::sandbox::{self, SandboxConfig, SandboxHandle};
+use banking::{BankAccount, BankGateway, HttpBank, HttpBankConfig};
+
+use crate::cli::{BankArgs, DatabaseArgs, ServeArgs};
 
 /// How often pending holds past their expiry are released.
 const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -87,7 +90,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             session_ttl_s: args.session_ttl_s,
         },
     };
-    let state = api::AppState::new(ledger.clone(), db.clone(), api::metrics_handle(), config);
+    let (bank, sandbox) = connect_bank(&args.bank).await?;
+    let state = api::AppState::new(
+        ledger.clone(),
+        db.clone(),
+        bank,
+        api::metrics_handle(),
+        config,
+    );
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -102,7 +112,48 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     sweeper.abort();
     ledger.shutdown().await;
     db.close().await;
+    if let Some(sandbox) = sandbox {
+        sandbox.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bank gateway: the HTTP adapter pointed at `--bank-url`, or at a sandbox bank started
+/// here on a loopback port. Either way the same adapter speaks to the bank, so the embedded
+/// default exercises the code a real bank connection uses.
+async fn connect_bank(
+    args: &BankArgs,
+) -> anyhow::Result<(Arc<dyn BankGateway>, Option<SandboxHandle>)> {
+    let master = BankAccount::new(
+        args.bank_master_code.clone(),
+        args.bank_master_account.clone(),
+    );
+    let (base_url, sandbox) = match &args.bank_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot open a port for the in-process sandbox bank")?;
+            let config = SandboxConfig {
+                master: master.clone(),
+                ..SandboxConfig::new(&args.sandbox_bank_data)
+            };
+            let handle = sandbox::spawn(listener, config).await.with_context(|| {
+                format!(
+                    "cannot start the in-process sandbox bank in {}",
+                    args.sandbox_bank_data.display()
+                )
+            })?;
+            (handle.base_url().to_owned(), Some(handle))
+        }
+    };
+    let bank = HttpBank::new(HttpBankConfig::new(
+        &base_url,
+        args.bank_institution,
+        master,
+    ))?;
+    tracing::info!(bank = %base_url, in_process_sandbox = sandbox.is_some(), "bank gateway ready");
+    Ok((Arc::new(bank), sandbox))
 }
 
 /// Releases holds whose expiry has passed, forever.

@@ -18,7 +18,8 @@ struct Server {
     admin_key: String,
 }
 
-fn serve(database_url: &str) -> Server {
+/// Starts `mypay serve` on `database_url`, with its in-process sandbox bank in `bank_data`.
+fn serve(database_url: &str, bank_data: &std::path::Path) -> Server {
     let mut child = Command::new(BINARY)
         .args([
             "serve",
@@ -27,6 +28,8 @@ fn serve(database_url: &str) -> Server {
             "--database-url",
             database_url,
         ])
+        .arg("--sandbox-bank-data")
+        .arg(bank_data)
         .env_remove("MYPAY_ADMIN_API_KEY")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -102,7 +105,8 @@ fn run(args: &[&str]) -> std::process::Output {
 async fn serve_move_money_stop_then_check() {
     let test_db = TestDb::new(2).await;
     let url = test_db.url.expose_secret();
-    let server = serve(&url);
+    let bank_data = tempfile::tempdir().expect("sandbox bank directory");
+    let server = serve(&url, bank_data.path());
     let client = reqwest::Client::new();
 
     let health: Value = client

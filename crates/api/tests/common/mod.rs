@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use api::{ApiConfig, AppState, Secret};
+use banking::sandbox::{self, SandboxConfig, SandboxHandle};
+use banking::{HttpBank, HttpBankConfig, InstitutionCode};
 use ledger::{Clock, Ledger, ManualClock, SystemClock, WriterConfig};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -20,6 +22,10 @@ pub struct TestApp {
     pub client: Client,
     pub ledger: Arc<Ledger>,
     pub db: TestDb,
+    /// The sandbox bank the server talks to, in-process as `mypay serve` runs it by default.
+    pub bank: SandboxHandle,
+    /// The sandbox bank's data directory, removed when the test ends.
+    pub bank_dir: tempfile::TempDir,
 }
 
 /// Starts the application on `127.0.0.1:0` against a fresh database.
@@ -54,7 +60,26 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         generated.is_none(),
         "a configured key is stored, not generated"
     );
-    let state = AppState::new(ledger.clone(), db.db.clone(), api::metrics_handle(), config);
+    let bank_dir = tempfile::tempdir().expect("sandbox bank directory");
+    let bank_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the sandbox bank");
+    let bank = sandbox::spawn(bank_listener, SandboxConfig::new(bank_dir.path()))
+        .await
+        .expect("sandbox bank");
+    let gateway = HttpBank::new(HttpBankConfig::new(
+        bank.base_url(),
+        InstitutionCode::parse("MYPAYTEST1").expect("institution code"),
+        bank.master_account().clone(),
+    ))
+    .expect("bank client");
+    let state = AppState::new(
+        ledger.clone(),
+        db.db.clone(),
+        Arc::new(gateway),
+        api::metrics_handle(),
+        config,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -70,6 +95,8 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         client: Client::new(),
         ledger,
         db,
+        bank,
+        bank_dir,
     }
 }
 
