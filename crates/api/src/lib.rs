@@ -141,6 +141,12 @@ impl AppState {
         }
     }
 
+    /// The linked-accounts service, for the background work `serve` runs beside the router
+    /// (resolving micro-deposits whose outcome nobody asked about again).
+    pub fn bank_accounts(&self) -> Arc<BankAccounts> {
+        self.bank_accounts.clone()
+    }
+
     /// The state as placed in request extensions by [`router`]. Layers that are built before
     /// any state exists (so that [`openapi`] can build the very same routes without a
     /// database) reach it this way.
