@@ -29,9 +29,9 @@ mod time;
 
 use std::sync::Arc;
 
+use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use axum::http::Request;
 use axum::{Extension, Router};
-use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use banking::BankGateway;
 use membership::Members;
 use metrics_exporter_prometheus::PrometheusHandle;

@@ -62,7 +62,9 @@ impl Delivery {
             Delivery::Refused(RefusalCode::AccountNotFound) => {
                 Err(BankAccountError::AccountUnknownAtBank)
             }
-            Delivery::Refused(code) if code.is_transient() => Err(BankAccountError::BankUnavailable),
+            Delivery::Refused(code) if code.is_transient() => {
+                Err(BankAccountError::BankUnavailable)
+            }
             Delivery::Refused(code) => Err(BankAccountError::BankRefused(code)),
         }
     }
@@ -83,7 +85,10 @@ impl BankAccounts {
     }
 
     /// Stores a further deposit (a resend) for a link.
-    pub(crate) async fn store_deposit(&self, link_id: &str) -> Result<DepositRow, BankAccountError> {
+    pub(crate) async fn store_deposit(
+        &self,
+        link_id: &str,
+    ) -> Result<DepositRow, BankAccountError> {
         let mut deposit = self.prepare_deposit(link_id)?;
         let mut tx = self.db.begin_write().await?;
         deposit.seq = store::insert_deposit(&mut tx, &deposit).await?;
@@ -97,9 +102,15 @@ impl BankAccounts {
         let id = DepositId::generate();
         let code = DigitCode::generate(VERIFICATION_CODE_DIGITS);
         let memo = format!("{DEPOSIT_MEMO_PREFIX} {}", code.expose());
-        let sealed = self.config.keys.seal(memo.as_bytes(), id.as_str().as_bytes())?;
+        let sealed = self
+            .config
+            .keys
+            .seal(memo.as_bytes(), id.as_str().as_bytes())?;
         Ok(DepositRow {
-            code_hmac: self.config.keys.mac(CODE_DOMAIN, &[id.as_str(), code.expose()]),
+            code_hmac: self
+                .config
+                .keys
+                .mac(CODE_DOMAIN, &[id.as_str(), code.expose()]),
             id: id.to_string(),
             bank_account_id: link_id.to_owned(),
             seq: 0,
@@ -149,10 +160,14 @@ impl BankAccounts {
             tokio::time::sleep(*delay).await;
             match self.bank.transfer_result(&query).await {
                 Ok(InquiryOutcome::Succeeded { .. }) => return self.arrived(deposit).await,
-                Ok(InquiryOutcome::Failed { code, .. }) => return self.refused(deposit, code).await,
+                Ok(InquiryOutcome::Failed { code, .. }) => {
+                    return self.refused(deposit, code).await
+                }
                 Ok(InquiryOutcome::NotFound) => match self.bank.payout(&request).await {
                     TransferOutcome::Succeeded { .. } => return self.arrived(deposit).await,
-                    TransferOutcome::Failed { code, .. } => return self.refused(deposit, code).await,
+                    TransferOutcome::Failed { code, .. } => {
+                        return self.refused(deposit, code).await
+                    }
                     TransferOutcome::Unknown { reason } => {
                         tracing::warn!(deposit = %deposit.id, reason, "micro-deposit resend outcome unknown");
                     }
@@ -192,17 +207,22 @@ impl BankAccounts {
         deposit: &DepositRow,
         account: &BankAccount,
     ) -> Result<PayoutRequest, BankAccountError> {
-        let bad = |what: &str| BankAccountError::Internal(format!("{} has a bad {what}", deposit.id));
+        let bad =
+            |what: &str| BankAccountError::Internal(format!("{} has a bad {what}", deposit.id));
         let (Some(key_id), Some(sealed)) = (&deposit.memo_key_id, &deposit.memo_sealed) else {
             return Err(bad("memo (settled deposits keep none)"));
         };
-        let memo = self.config.keys.open(key_id, sealed, deposit.id.as_bytes())?;
+        let memo = self
+            .config
+            .keys
+            .open(key_id, sealed, deposit.id.as_bytes())?;
         let memo = std::str::from_utf8(&memo)
             .ok()
             .and_then(|text| Memo::parse(text).ok())
             .ok_or_else(|| bad("memo"))?;
         Ok(PayoutRequest {
-            bank_tran_id: BankTranId::parse(&deposit.bank_tran_id).map_err(|_| bad("bank_tran_id"))?,
+            bank_tran_id: BankTranId::parse(&deposit.bank_tran_id)
+                .map_err(|_| bad("bank_tran_id"))?,
             requested_at: OffsetDateTime::from_unix_timestamp_nanos(
                 i128::from(deposit.requested_at) * 1000,
             )
@@ -219,12 +239,21 @@ impl BankAccounts {
     async fn arrived(&self, deposit: &DepositRow) -> Result<Delivery, BankAccountError> {
         self.book(deposit).await?;
         let now = self.clock.now_micros();
-        store::deposit_succeeded(&self.db, deposit, now, now.saturating_add(code_ttl_micros()))
-            .await?;
+        store::deposit_succeeded(
+            &self.db,
+            deposit,
+            now,
+            now.saturating_add(code_ttl_micros()),
+        )
+        .await?;
         Ok(Delivery::Arrived)
     }
 
-    async fn refused(&self, deposit: &DepositRow, code: RefusalCode) -> Result<Delivery, BankAccountError> {
+    async fn refused(
+        &self,
+        deposit: &DepositRow,
+        code: RefusalCode,
+    ) -> Result<Delivery, BankAccountError> {
         tracing::warn!(deposit = %deposit.id, code = code.as_str(), "the bank refused a micro-deposit");
         store::deposit_failed(&self.db, deposit, code.as_str(), self.clock.now_micros()).await?;
         Ok(Delivery::Refused(code))
@@ -249,8 +278,9 @@ impl BankAccounts {
             postings.push(leg(BANK_FEES, Direction::Debit, won(fee)));
             postings.push(leg(FEES_PAYABLE, Direction::Credit, won(fee)));
         }
-        let id = DepositId::parse(&deposit.id)
-            .ok_or_else(|| BankAccountError::Internal(format!("{} is not a deposit id", deposit.id)))?;
+        let id = DepositId::parse(&deposit.id).ok_or_else(|| {
+            BankAccountError::Internal(format!("{} is not a deposit id", deposit.id))
+        })?;
         let transaction = NewTransaction {
             id: TransactionId::parse(&id.ledger_transaction_id())?,
             postings,

@@ -190,7 +190,9 @@ mod tests {
             assert_eq!(LinkStatus::from_db(status.as_str()), Some(status));
         }
         assert_eq!(LinkStatus::from_db("gone"), None);
-        assert!(LinkStatus::Active.is_verified() && !LinkStatus::AwaitingVerification.is_verified());
+        assert!(
+            LinkStatus::Active.is_verified() && !LinkStatus::AwaitingVerification.is_verified()
+        );
         assert!(LinkStatus::Failed.is_ended() && !LinkStatus::Active.is_ended());
         for kind in [LinkKind::Charge, LinkKind::Partner] {
             assert_eq!(LinkKind::from_db(kind.as_str()), Some(kind));

@@ -211,8 +211,8 @@ impl AccountKeys {
     }
 
     fn mac_of(&self, domain: &str, parts: &[&str]) -> HmacSha256 {
-        let mut mac =
-            <HmacSha256 as Mac>::new_from_slice(&self.index).expect("HMAC takes a key of any length");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.index)
+            .expect("HMAC takes a key of any length");
         mac.update(domain.as_bytes());
         mac.update(b"\0");
         for part in parts {
@@ -267,7 +267,10 @@ mod tests {
             Err(KeyError::UnknownKey("k2".into()))
         );
         let again = keys.seal(b"110123456789", b"ba_1\0088").unwrap();
-        assert_ne!(again.sealed, sealed.sealed, "every seal takes a fresh nonce");
+        assert_ne!(
+            again.sealed, sealed.sealed,
+            "every seal takes a fresh nonce"
+        );
     }
 
     #[test]
@@ -275,11 +278,9 @@ mod tests {
         let index = key_text(9);
         let old = AccountKeys::parse(&format!("old:{}", key_text(1)), &index).unwrap();
         let sealed_old = old.seal(b"123456", b"row").unwrap();
-        let rotated = AccountKeys::parse(
-            &format!("new:{}, old:{}", key_text(2), key_text(1)),
-            &index,
-        )
-        .unwrap();
+        let rotated =
+            AccountKeys::parse(&format!("new:{}, old:{}", key_text(2), key_text(1)), &index)
+                .unwrap();
         assert_eq!(rotated.current_key_id(), "new");
         assert_eq!(
             rotated.open("old", &sealed_old.sealed, b"row").unwrap(),
@@ -307,7 +308,10 @@ mod tests {
             ("k1", "the keyring must be id:base64key,…"),
             ("k1:notbase64!", "a key must be standard base64"),
             ("k1:AAAA", "a key must be 32 bytes"),
-            ("bad id:AAAA", "a key id must be 1 to 32 letters, digits, '_' or '-'"),
+            (
+                "bad id:AAAA",
+                "a key id must be 1 to 32 letters, digits, '_' or '-'",
+            ),
         ] {
             assert_eq!(
                 AccountKeys::parse(ring, &index).unwrap_err(),

@@ -34,8 +34,7 @@ pub use error::BankAccountError;
 pub use id::{BankAccountId, DepositId};
 pub use keys::{AccountKeys, KeyError, KeyId, Sealed, KEYRING_KEYS_MAX, KEY_BYTES, KEY_ID_LEN_MAX};
 pub use link::{
-    ChargeSource, ConsentSession, Disclosed, LinkedAccount, VerificationProgress,
-    WithdrawalTarget,
+    ChargeSource, ConsentSession, Disclosed, LinkedAccount, VerificationProgress, WithdrawalTarget,
 };
 pub use service::{
     parse_account, BankAccountConfig, BankAccounts, ARS_ATTEMPTS_MAX, ARS_TTL_S,

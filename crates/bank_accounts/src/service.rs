@@ -71,8 +71,7 @@ impl BankAccountConfig {
     pub fn new(keys: Arc<AccountKeys>) -> BankAccountConfig {
         BankAccountConfig {
             keys,
-            partner_bank_code: BankCode::parse(PARTNER_BANK_CODE_DEFAULT)
-                .expect("a valid default"),
+            partner_bank_code: BankCode::parse(PARTNER_BANK_CODE_DEFAULT).expect("a valid default"),
             charge_accounts_max: CHARGE_ACCOUNTS_MAX_DEFAULT,
             fees: BankFees::default(),
             inquiry_backoff: [100, 300, 900].map(Duration::from_millis).to_vec(),
@@ -81,7 +80,10 @@ impl BankAccountConfig {
 }
 
 /// Parses what a member types: a 3-digit bank code and an account number (hyphens allowed).
-pub fn parse_account(bank_code: &str, account_number: &str) -> Result<BankAccount, BankAccountError> {
+pub fn parse_account(
+    bank_code: &str,
+    account_number: &str,
+) -> Result<BankAccount, BankAccountError> {
     let bank_code = BankCode::parse(bank_code).map_err(BankAccountError::from_invalid)?;
     let number = AccountNumber::parse(account_number).map_err(BankAccountError::from_invalid)?;
     Ok(BankAccount::new(bank_code, number))
@@ -157,10 +159,10 @@ impl BankAccounts {
             return Err(BankAccountError::HolderNameMismatch);
         }
         let id = BankAccountId::generate();
-        let sealed = self
-            .config
-            .keys
-            .seal(account.account_number.expose().as_bytes(), &number_aad(&id, &account.bank_code))?;
+        let sealed = self.config.keys.seal(
+            account.account_number.expose().as_bytes(),
+            &number_aad(&id, &account.bank_code),
+        )?;
         let last4 = last4(&account.account_number);
         let new = NewLinkRow {
             id: id.as_str(),
@@ -208,7 +210,9 @@ impl BankAccounts {
             _ => return Err(BankAccountError::AlreadyVerified),
         }
         if store::deposit_count(&self.db, &row.id).await? >= DEPOSITS_PER_LINK_MAX {
-            return Err(BankAccountError::ResendLimitReached(DEPOSITS_PER_LINK_MAX - 1));
+            return Err(BankAccountError::ResendLimitReached(
+                DEPOSITS_PER_LINK_MAX - 1,
+            ));
         }
         let account = self.open_account(&row)?;
         let deposit = match self.store_deposit(&row.id).await {
@@ -246,7 +250,9 @@ impl BankAccounts {
         }
         let deposit = store::current_deposit(&self.db, &row.id)
             .await?
-            .ok_or_else(|| BankAccountError::Internal(format!("{} waits without a deposit", row.id)))?;
+            .ok_or_else(|| {
+                BankAccountError::Internal(format!("{} waits without a deposit", row.id))
+            })?;
         let now = self.clock.now_micros();
         if deposit.expires_at.is_none_or(|expires| now >= expires) {
             return Err(BankAccountError::CodeExpired);
@@ -293,7 +299,10 @@ impl BankAccounts {
         let code = DigitCode::generate(ARS_CODE_DIGITS);
         let now = self.clock.now_micros();
         let expires_at = now.saturating_add(ARS_TTL_S * MICROS_PER_S);
-        let digest = self.config.keys.mac(CODE_DOMAIN, &[&row.id, "ars", code.expose()]);
+        let digest = self
+            .config
+            .keys
+            .mac(CODE_DOMAIN, &[&row.id, "ars", code.expose()]);
         if !store::open_ars(&self.db, &row.id, &digest, expires_at, now).await? {
             return Err(BankAccountError::Ended);
         }
@@ -343,7 +352,9 @@ impl BankAccounts {
             .map(PayerNumber::parse)
             .transpose()
             .map_err(|_| BankAccountError::Internal(format!("{} has a bad payer number", row.id)))?
-            .ok_or_else(|| BankAccountError::Internal(format!("{} confirmed without a payer number", row.id)))?;
+            .ok_or_else(|| {
+                BankAccountError::Internal(format!("{} confirmed without a payer number", row.id))
+            })?;
         let consent = DebitConsent {
             payer_number: payer_number.clone(),
             account: self.open_account(&row)?,
@@ -374,8 +385,9 @@ impl BankAccounts {
             return Err(BankAccountError::DepositPending);
         }
         if let Some(payer_number) = &row.payer_number {
-            let payer_number = PayerNumber::parse(payer_number)
-                .map_err(|_| BankAccountError::Internal(format!("{} has a bad payer number", row.id)))?;
+            let payer_number = PayerNumber::parse(payer_number).map_err(|_| {
+                BankAccountError::Internal(format!("{} has a bad payer number", row.id))
+            })?;
             match self.bank.revoke_consent(&payer_number).await {
                 Ok(())
                 | Err(banking::BankError::Refused {
@@ -385,7 +397,14 @@ impl BankAccounts {
                 Err(error) => return Err(BankAccountError::from_bank(error)),
             }
         }
-        if !store::end_link(&self.db, &row.id, LinkStatus::Unlinked, self.clock.now_micros()).await? {
+        if !store::end_link(
+            &self.db,
+            &row.id,
+            LinkStatus::Unlinked,
+            self.clock.now_micros(),
+        )
+        .await?
+        {
             return Err(BankAccountError::Ended);
         }
         self.view(self.row(id).await?).await
@@ -444,7 +463,9 @@ impl BankAccounts {
                     _ => return Err(BankAccountError::NotVerified),
                 }
             }
-            None => match store::preferred_link(&self.db, member.as_str(), &[LinkStatus::Active]).await? {
+            None => match store::preferred_link(&self.db, member.as_str(), &[LinkStatus::Active])
+                .await?
+            {
                 Some(row) => row,
                 None => {
                     let verified = store::preferred_link(
@@ -464,7 +485,9 @@ impl BankAccounts {
             .payer_number
             .as_deref()
             .and_then(|p| PayerNumber::parse(p).ok())
-            .ok_or_else(|| BankAccountError::Internal(format!("{} is active without a payer number", row.id)))?;
+            .ok_or_else(|| {
+                BankAccountError::Internal(format!("{} is active without a payer number", row.id))
+            })?;
         Ok(ChargeSource {
             account: self.open_account(&row)?,
             bank_account_id: row.id,
@@ -485,7 +508,11 @@ impl BankAccounts {
             None => store::preferred_link(
                 &self.db,
                 member.as_str(),
-                &[LinkStatus::Verified, LinkStatus::ConsentPending, LinkStatus::Active],
+                &[
+                    LinkStatus::Verified,
+                    LinkStatus::ConsentPending,
+                    LinkStatus::Active,
+                ],
             )
             .await?
             .ok_or_else(|| BankAccountError::NotFound("default".into()))?,
@@ -539,7 +566,11 @@ impl BankAccounts {
 
     /// Checks a keyed ARS code against the open session, using one attempt, and records the
     /// confirmation with a payer number.
-    async fn check_ars_code(&self, row: &LinkRow, code: &DigitCode) -> Result<(), BankAccountError> {
+    async fn check_ars_code(
+        &self,
+        row: &LinkRow,
+        code: &DigitCode,
+    ) -> Result<(), BankAccountError> {
         let (Some(digest), Some(expires_at)) = (&row.ars_code_hmac, row.ars_expires_at) else {
             return Err(BankAccountError::ArsSessionMissing);
         };
@@ -605,7 +636,11 @@ impl BankAccounts {
     /// A live link of this member; any other (another member's, ended, missing) is not found.
     /// Ownership is checked before anything else, so another member's link answers exactly like
     /// a missing one whatever its state.
-    async fn owned(&self, member_id: &MemberId, id: &BankAccountId) -> Result<LinkRow, BankAccountError> {
+    async fn owned(
+        &self,
+        member_id: &MemberId,
+        id: &BankAccountId,
+    ) -> Result<LinkRow, BankAccountError> {
         let row = self.row(id).await?;
         if row.member_id != member_id.as_str() {
             return Err(BankAccountError::NotFound(id.to_string()));
@@ -616,7 +651,11 @@ impl BankAccounts {
         Ok(row)
     }
 
-    async fn owned_by_text(&self, member_id: &MemberId, id: &str) -> Result<LinkRow, BankAccountError> {
+    async fn owned_by_text(
+        &self,
+        member_id: &MemberId,
+        id: &str,
+    ) -> Result<LinkRow, BankAccountError> {
         let parsed = BankAccountId::parse(id)
             .ok_or_else(|| BankAccountError::NotFound(id.chars().take(64).collect()))?;
         self.owned(member_id, &parsed).await
@@ -693,7 +732,10 @@ impl BankAccounts {
         })
     }
 
-    async fn progress(&self, link_id: &str) -> Result<Option<VerificationProgress>, BankAccountError> {
+    async fn progress(
+        &self,
+        link_id: &str,
+    ) -> Result<Option<VerificationProgress>, BankAccountError> {
         let Some(deposit) = store::current_deposit(&self.db, link_id).await? else {
             return Ok(None);
         };

@@ -159,7 +159,13 @@ pub(crate) async fn insert_deposit(
     .bind(deposit.memo_sealed.clone())
     .fetch_one(&mut **tx)
     .await?;
-    set_status(tx, &deposit.bank_account_id, LinkStatus::DepositPending, deposit.requested_at).await?;
+    set_status(
+        tx,
+        &deposit.bank_account_id,
+        LinkStatus::DepositPending,
+        deposit.requested_at,
+    )
+    .await?;
     Ok(seq)
 }
 

@@ -92,7 +92,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ));
     let sweeper = tokio::spawn(sweep_expired_holds(ledger.clone()));
     let keys = account_keys(&args.account_keys)?;
-    tracing::info!(current_key = keys.current_key_id(), "account-number keys loaded");
+    tracing::info!(
+        current_key = keys.current_key_id(),
+        "account-number keys loaded"
+    );
     let config = api::ApiConfig {
         body_limit_bytes: args.body_limit_bytes,
         members: api::MemberConfig {
@@ -190,7 +193,10 @@ async fn settle_pending_deposits(bank_accounts: Arc<BankAccounts>) {
     let mut tick = tokio::time::interval(DEPOSIT_SWEEP_INTERVAL);
     loop {
         tick.tick().await;
-        match bank_accounts.settle_pending_deposits(DEPOSIT_SWEEP_BATCH).await {
+        match bank_accounts
+            .settle_pending_deposits(DEPOSIT_SWEEP_BATCH)
+            .await
+        {
             Ok(0) => {}
             Ok(settled) => tracing::info!(settled, "pending micro-deposits resolved"),
             Err(error) => tracing::warn!(%error, "micro-deposit sweep failed; will retry"),
@@ -259,8 +265,7 @@ fn parse_key_file(text: &str) -> anyhow::Result<(&str, &str)> {
 fn write_new_key_file(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -327,7 +332,10 @@ mod tests {
         let read = load_or_create_key_file(&path).unwrap();
         assert_eq!(read.current_key_id(), FIRST_KEY_ID);
         let sealed = created.seal(b"110123456789", b"row").unwrap();
-        assert_eq!(read.open(&sealed.key_id, &sealed.sealed, b"row").unwrap(), b"110123456789");
+        assert_eq!(
+            read.open(&sealed.key_id, &sealed.sealed, b"row").unwrap(),
+            b"110123456789"
+        );
         assert_eq!(created.mac("d", &["x"]), read.mac("d", &["x"]));
     }
 
@@ -337,7 +345,12 @@ mod tests {
             parse_key_file("# c\n\nkeys=k1:AAA\nindex=BBB\n").unwrap(),
             ("k1:AAA", "BBB")
         );
-        for bad in ["keys=a", "index=b", "keys=a\nkeys=b\nindex=c", "keys=a\nindex=b\nother=c"] {
+        for bad in [
+            "keys=a",
+            "index=b",
+            "keys=a\nkeys=b\nindex=c",
+            "keys=a\nindex=b\nother=c",
+        ] {
             assert!(parse_key_file(bad).is_err(), "{bad:?}");
         }
     }

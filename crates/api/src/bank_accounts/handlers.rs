@@ -11,8 +11,8 @@ use bank_accounts::{
 use membership::MemberId;
 
 use super::views::{
-    BankAccountList, BankAccountView, CodeRequest, ConsentSessionView, DisclosedView,
-    EmptyRequest, LinkRequest, ListQuery,
+    BankAccountList, BankAccountView, CodeRequest, ConsentSessionView, DisclosedView, EmptyRequest,
+    LinkRequest, ListQuery,
 };
 use crate::auth::{Caller, MemberCaller, Role};
 use crate::error::{ApiError, ErrorBody};
@@ -154,7 +154,12 @@ pub(crate) async fn verify_code(
         .bank_accounts
         .verify(&caller.member_id, &id, request.code.expose())
         .await?;
-    Ok((StatusCode::OK, [no_store()], Json(DisclosedView::from(verified))).into_response())
+    Ok((
+        StatusCode::OK,
+        [no_store()],
+        Json(DisclosedView::from(verified)),
+    )
+        .into_response())
 }
 
 /// Starts the debit consent: opens an ARS session (2 digits to key in on the call, 3 minutes)
@@ -344,8 +349,11 @@ pub(crate) async fn unlink_bank_account(
 /// 404, as for any of their resources); admin and platform keys must name one; merchant keys
 /// are refused.
 fn whose(caller: &Caller, named: Option<&str>) -> Result<MemberId, ApiError> {
-    let member_not_found =
-        |raw: &str| ApiError::from(membership::MemberError::NotFound(raw.chars().take(64).collect()));
+    let member_not_found = |raw: &str| {
+        ApiError::from(membership::MemberError::NotFound(
+            raw.chars().take(64).collect(),
+        ))
+    };
     match (caller, named) {
         (
             Caller::ApiKey {

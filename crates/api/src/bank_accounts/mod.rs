@@ -27,7 +27,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .route_layer(from_fn(idempotency::enforce));
     OpenApiRouter::new()
         .routes(routes!(handlers::list_bank_accounts))
-        .routes(routes!(handlers::get_bank_account, handlers::unlink_bank_account))
+        .routes(routes!(
+            handlers::get_bank_account,
+            handlers::unlink_bank_account
+        ))
         .routes(routes!(handlers::verify_code))
         .routes(routes!(handlers::start_consent))
         .routes(routes!(handlers::confirm_consent))
