@@ -251,22 +251,22 @@ mod tests {
     #[test]
     fn sealed_values_open_with_the_same_row_only() {
         let (keys, _, _) = AccountKeys::generate("k1").unwrap();
-        let sealed = keys.seal(b"110123456789", b"ba_1\0088").unwrap();
+        let sealed = keys.seal(b"110123456789", b"ba_1|088").unwrap();
         assert_eq!(sealed.key_id, "k1");
         assert!(!sealed.sealed.contains("110123456789"));
         assert_eq!(
-            keys.open("k1", &sealed.sealed, b"ba_1\0088").unwrap(),
+            keys.open("k1", &sealed.sealed, b"ba_1|088").unwrap(),
             b"110123456789"
         );
         assert_eq!(
-            keys.open("k1", &sealed.sealed, b"ba_2\0088"),
+            keys.open("k1", &sealed.sealed, b"ba_2|088"),
             Err(KeyError::Unsealable("k1".into()))
         );
         assert_eq!(
-            keys.open("k2", &sealed.sealed, b"ba_1\0088"),
+            keys.open("k2", &sealed.sealed, b"ba_1|088"),
             Err(KeyError::UnknownKey("k2".into()))
         );
-        let again = keys.seal(b"110123456789", b"ba_1\0088").unwrap();
+        let again = keys.seal(b"110123456789", b"ba_1|088").unwrap();
         assert_ne!(
             again.sealed, sealed.sealed,
             "every seal takes a fresh nonce"

@@ -182,9 +182,9 @@ impl BankAccounts {
                 // A concurrent link of the same account won the race; say which rule it broke.
                 self.refuse_link(member_id, kind, &account, &blind_index)
                     .await?;
-                return Err(error.into());
+                return Err(error);
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error),
         };
         let outcome = self.deliver(&deposit, &account).await?;
         outcome.into_result()?;
@@ -221,7 +221,7 @@ impl BankAccounts {
             Err(error) if self.is_unique_violation(&error) => {
                 return Err(BankAccountError::DepositPending)
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error),
         };
         self.deliver(&deposit, &account).await?.into_result()?;
         let row = self.row(id).await?;
