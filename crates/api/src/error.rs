@@ -8,6 +8,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bank_accounts::BankAccountError;
 use ledger::LedgerError;
 use membership::MemberError;
 use serde::Serialize;
@@ -69,6 +70,9 @@ pub enum ApiError {
     /// Membership refused the request or could not be reached.
     #[error(transparent)]
     Member(#[from] MemberError),
+    /// Linked accounts refused the request, or the bank or the database could not be reached.
+    #[error(transparent)]
+    BankAccount(#[from] BankAccountError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -125,6 +129,7 @@ impl ApiError {
             ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::Ledger(error) => ledger_status(error),
             ApiError::Member(error) => member_status(error),
+            ApiError::BankAccount(error) => bank_account_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -149,6 +154,7 @@ impl ApiError {
             ApiError::IdempotencyInProgress => "idempotency_request_in_progress",
             ApiError::Ledger(error) => error.code(),
             ApiError::Member(error) => error.code(),
+            ApiError::BankAccount(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -183,10 +189,17 @@ impl ApiError {
             ApiError::Storage(_)
             | ApiError::Ledger(LedgerError::Storage(_))
             | ApiError::Member(MemberError::Storage(_))
-            | ApiError::Member(MemberError::Ledger(LedgerError::Storage(_))) => {
+            | ApiError::Member(MemberError::Ledger(LedgerError::Storage(_)))
+            | ApiError::BankAccount(BankAccountError::Storage(_))
+            | ApiError::BankAccount(BankAccountError::Ledger(LedgerError::Storage(_)))
+            | ApiError::BankAccount(BankAccountError::Member(MemberError::Storage(_))) => {
                 "the database is unavailable; retry later".to_owned()
             }
-            ApiError::Internal(_) | ApiError::Member(MemberError::Internal(_)) => {
+            ApiError::Internal(_)
+            | ApiError::Member(MemberError::Internal(_))
+            | ApiError::BankAccount(BankAccountError::Internal(_))
+            | ApiError::BankAccount(BankAccountError::Keys(_))
+            | ApiError::BankAccount(BankAccountError::Member(MemberError::Internal(_))) => {
                 "an internal error occurred".to_owned()
             }
             ApiError::Status(status) => {
@@ -245,6 +258,49 @@ fn member_status(error: &MemberError) -> StatusCode {
         MemberError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         MemberError::Ledger(error) => ledger_status(error),
         MemberError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Maps every linked-account refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`]. A refused 1-won deposit or an unreachable bank is a 5xx, so that an
+/// idempotent retry runs afresh instead of replaying the failure.
+fn bank_account_status(error: &BankAccountError) -> StatusCode {
+    match error {
+        BankAccountError::BankCodeInvalid(_)
+        | BankAccountError::AccountNumberInvalid(_)
+        | BankAccountError::CodeInvalid(_)
+        | BankAccountError::AccountUnknownAtBank
+        | BankAccountError::HolderNameMismatch
+        | BankAccountError::NotPartnerBank(_)
+        | BankAccountError::CodeMismatch { .. }
+        | BankAccountError::ArsCodeMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        BankAccountError::NotFound(_) => StatusCode::NOT_FOUND,
+        BankAccountError::AlreadyLinked
+        | BankAccountError::PartnerAccountTaken
+        | BankAccountError::PartnerLinkExists
+        | BankAccountError::LimitReached(_)
+        | BankAccountError::MemberClosed(_)
+        | BankAccountError::DepositPending
+        | BankAccountError::CodeExpired
+        | BankAccountError::AttemptsExceeded
+        | BankAccountError::ResendLimitReached(_)
+        | BankAccountError::AlreadyVerified
+        | BankAccountError::NotVerified
+        | BankAccountError::ConsentMissing
+        | BankAccountError::ConsentExists
+        | BankAccountError::ArsSessionMissing
+        | BankAccountError::ArsSessionExpired
+        | BankAccountError::ArsAttemptsExceeded
+        | BankAccountError::Ended => StatusCode::CONFLICT,
+        BankAccountError::BankRefused(_) => StatusCode::BAD_GATEWAY,
+        BankAccountError::BankUnavailable | BankAccountError::Storage(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        BankAccountError::Keys(_) | BankAccountError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        BankAccountError::Member(error) => member_status(error),
+        BankAccountError::Ledger(error) => ledger_status(error),
     }
 }
 

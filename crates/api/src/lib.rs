@@ -13,6 +13,7 @@
 mod amount;
 mod api_keys;
 mod auth;
+mod bank_accounts;
 mod error;
 mod extract;
 mod health;
@@ -28,6 +29,7 @@ mod time;
 
 use std::sync::Arc;
 
+use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use axum::http::Request;
 use axum::{Extension, Router};
 use banking::BankGateway;
@@ -60,6 +62,8 @@ pub struct ApiConfig {
     pub body_limit_bytes: usize,
     /// Membership tunables (session lifetime), bounded by `membership` itself.
     pub members: MemberConfig,
+    /// Linked accounts: the account-number keys, the partner bank, limits and fees.
+    pub bank_accounts: BankAccountConfig,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +71,7 @@ impl Default for ApiConfig {
         ApiConfig {
             body_limit_bytes: BODY_LIMIT_BYTES_DEFAULT,
             members: MemberConfig::default(),
+            bank_accounts: BankAccountConfig::new(Arc::new(ephemeral_account_keys())),
         }
     }
 }
@@ -79,8 +84,18 @@ impl ApiConfig {
                 .body_limit_bytes
                 .clamp(BODY_LIMIT_BYTES_MIN, BODY_LIMIT_BYTES_MAX),
             members: self.members,
+            bank_accounts: self.bank_accounts,
         }
     }
+}
+
+/// Fresh random account-number keys, for a configuration that names none (tests). Whatever is
+/// sealed under them cannot be read after the process ends, so `mypay serve` always configures
+/// keys of its own (flags or its key file).
+fn ephemeral_account_keys() -> AccountKeys {
+    AccountKeys::generate("ephemeral")
+        .map(|(keys, _, _)| keys)
+        .expect("the operating system provides randomness")
 }
 
 /// What every handler shares. Cheap to clone: each part is a handle.
@@ -88,17 +103,18 @@ impl ApiConfig {
 pub struct AppState {
     pub(crate) ledger: Arc<::ledger::Ledger>,
     pub(crate) members: Arc<Members>,
-    /// The one way to the bank: the in-process sandbox by default, or a bank at `--bank-url`.
-    #[allow(dead_code)] // First read by the linked-account and wallet routes.
-    pub(crate) bank: Arc<dyn BankGateway>,
+    /// Linked bank accounts (charge and partner accounts, verification, debit consent). It
+    /// holds the bank gateway; services that call the bank get it when they are built here.
+    pub(crate) bank_accounts: Arc<BankAccounts>,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
 }
 
 impl AppState {
-    /// Bundles the services; the configuration is bounded here. Membership runs on the same
-    /// database and reads time from the ledger's clock.
+    /// Bundles the services; the configuration is bounded here. Membership and linked accounts
+    /// run on the same database and read time from the ledger's clock; `bank` is the one way
+    /// to the bank (the in-process sandbox by default, or a bank at `--bank-url`).
     pub fn new(
         ledger: Arc<::ledger::Ledger>,
         db: Db,
@@ -106,15 +122,29 @@ impl AppState {
         metrics: PrometheusHandle,
         config: ApiConfig,
     ) -> AppState {
+        let config = config.bounded();
         let members = Arc::new(Members::new(db.clone(), ledger.clone(), config.members));
+        let bank_accounts = Arc::new(BankAccounts::new(
+            db.clone(),
+            ledger.clone(),
+            members.clone(),
+            bank,
+            config.bank_accounts.clone(),
+        ));
         AppState {
             ledger,
             members,
-            bank,
+            bank_accounts,
             db,
             metrics,
-            config: config.bounded(),
+            config,
         }
+    }
+
+    /// The linked-accounts service, for the background work `serve` runs beside the router
+    /// (resolving micro-deposits whose outcome nobody asked about again).
+    pub fn bank_accounts(&self) -> Arc<BankAccounts> {
+        self.bank_accounts.clone()
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -148,6 +178,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::serve_openapi))
         .merge(ledger::routes())
         .merge(members::routes())
+        .merge(bank_accounts::routes())
         .merge(api_keys::routes())
 }
 

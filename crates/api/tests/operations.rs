@@ -174,6 +174,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/members/{id}"),
     ("POST", "/v1/sessions"),
     ("DELETE", "/v1/sessions/current"),
+    ("POST", "/v1/bank-accounts"),
+    ("GET", "/v1/bank-accounts"),
+    ("POST", "/v1/bank-accounts/partner"),
+    ("GET", "/v1/bank-accounts/{id}"),
+    ("DELETE", "/v1/bank-accounts/{id}"),
+    ("POST", "/v1/bank-accounts/{id}/verification"),
+    ("POST", "/v1/bank-accounts/{id}/verify"),
+    ("POST", "/v1/bank-accounts/{id}/consent"),
+    ("POST", "/v1/bank-accounts/{id}/consent/confirm"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -150,6 +150,54 @@ pub struct ServeArgs {
     pub admin_api_key: Option<String>,
     #[command(flatten)]
     pub bank: BankArgs,
+    #[command(flatten)]
+    pub account_keys: AccountKeyArgs,
+}
+
+/// The keys that seal account numbers at rest, and the partner bank.
+#[derive(Debug, Args)]
+pub struct AccountKeyArgs {
+    /// The account-number keyring, `id:base64key,…` (32-byte keys): the first seals new values,
+    /// every listed key opens what it sealed. Needs `--account-index-key`. When unset, both
+    /// come from `--account-key-file`.
+    #[arg(long, env = "MYPAY_ACCOUNT_KEYS", hide_env_values = true, value_parser = parse_secret)]
+    pub account_keys: Option<SecretArg>,
+    /// The blind-index key (base64, 32 bytes) for account-number uniqueness and code digests.
+    /// It must never change once accounts are linked.
+    #[arg(long, env = "MYPAY_ACCOUNT_INDEX_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub account_index_key: Option<SecretArg>,
+    /// Where the keys live when not given as flags; created with fresh keys (mode 0600) on
+    /// first start. Back it up with the database: sealed numbers cannot be read without it.
+    #[arg(
+        long,
+        env = "MYPAY_ACCOUNT_KEY_FILE",
+        default_value = "./mypay-data/account-keys"
+    )]
+    pub account_key_file: std::path::PathBuf,
+    /// The partner bank's 3-digit code: partner accounts must be held there.
+    #[arg(long, env = "MYPAY_PARTNER_BANK_CODE", default_value = bank_accounts::PARTNER_BANK_CODE_DEFAULT, value_parser = parse_bank_code)]
+    pub partner_bank_code: BankCode,
+}
+
+/// A secret given on the command line or in the environment; `Debug` never shows it.
+#[derive(Clone)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    /// The secret itself, for the one place that parses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn parse_secret(value: &str) -> Result<SecretArg, String> {
+    Ok(SecretArg(value.to_owned()))
 }
 
 /// Which bank mypay talks to: a bank's open-banking API at `--bank-url`, or, when that is not

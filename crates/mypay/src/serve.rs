@@ -8,15 +8,22 @@ use anyhow::Context;
 use ledger::{Ledger, SystemClock};
 use storage::Db;
 
+use bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use banking::sandbox::{self, SandboxConfig, SandboxHandle};
 use banking::{BankAccount, BankGateway, HttpBank, HttpBankConfig};
 
-use crate::cli::{BankArgs, DatabaseArgs, ServeArgs};
+use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ServeArgs};
 
 /// How often pending holds past their expiry are released.
 const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Holds released per sweep, so one sweep cannot monopolise the writer.
 const HOLD_SWEEP_BATCH: i64 = 500;
+/// How often micro-deposits whose outcome is still unknown are asked after at the bank.
+const DEPOSIT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// Deposits asked after per sweep.
+const DEPOSIT_SWEEP_BATCH: i64 = 50;
+/// The id of the key a new key file starts with.
+const FIRST_KEY_ID: &str = "k1";
 
 /// Connects and applies migrations; every command starts here.
 async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
@@ -84,10 +91,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.writer.config(),
     ));
     let sweeper = tokio::spawn(sweep_expired_holds(ledger.clone()));
+    let keys = account_keys(&args.account_keys)?;
+    tracing::info!(
+        current_key = keys.current_key_id(),
+        "account-number keys loaded"
+    );
     let config = api::ApiConfig {
         body_limit_bytes: args.body_limit_bytes,
         members: api::MemberConfig {
             session_ttl_s: args.session_ttl_s,
+        },
+        bank_accounts: BankAccountConfig {
+            partner_bank_code: args.account_keys.partner_bank_code,
+            ..BankAccountConfig::new(Arc::new(keys))
         },
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
@@ -98,6 +114,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api::metrics_handle(),
         config,
     );
+    let deposit_sweeper = tokio::spawn(settle_pending_deposits(state.bank_accounts()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -110,6 +127,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("server error")?;
     tracing::info!("shutting down: draining the ledger writer");
     sweeper.abort();
+    deposit_sweeper.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -166,6 +184,111 @@ async fn sweep_expired_holds(ledger: Arc<Ledger>) {
     }
 }
 
+/// Resolves micro-deposits whose outcome is still unknown, forever, so that one nobody asks
+/// about again is still booked (or found refused) once the bank answers.
+async fn settle_pending_deposits(bank_accounts: Arc<BankAccounts>) {
+    let mut tick = tokio::time::interval(DEPOSIT_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match bank_accounts
+            .settle_pending_deposits(DEPOSIT_SWEEP_BATCH)
+            .await
+        {
+            Ok(0) => {}
+            Ok(settled) => tracing::info!(settled, "pending micro-deposits resolved"),
+            Err(error) => tracing::warn!(%error, "micro-deposit sweep failed; will retry"),
+        }
+    }
+}
+
+/// The account-number keys: from the flags (both or neither), else from the key file, which is
+/// created with fresh keys on first start.
+fn account_keys(args: &AccountKeyArgs) -> anyhow::Result<AccountKeys> {
+    match (&args.account_keys, &args.account_index_key) {
+        (Some(ring), Some(index)) => Ok(AccountKeys::parse(ring.expose(), index.expose())?),
+        (Some(_), None) | (None, Some(_)) => anyhow::bail!(
+            "--account-keys and --account-index-key (MYPAY_ACCOUNT_KEYS, MYPAY_ACCOUNT_INDEX_KEY) must be given together"
+        ),
+        (None, None) => load_or_create_key_file(&args.account_key_file),
+    }
+}
+
+/// Reads the key file, or creates it (mode 0600, never overwriting) with fresh keys.
+fn load_or_create_key_file(path: &std::path::Path) -> anyhow::Result<AccountKeys> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            warn_if_readable_by_others(path);
+            let (ring, index) = parse_key_file(&text)
+                .with_context(|| format!("cannot read the account keys in {}", path.display()))?;
+            Ok(AccountKeys::parse(ring, index)?)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let (keys, ring, index) = AccountKeys::generate(FIRST_KEY_ID)?;
+            write_new_key_file(path, &key_file_contents(&ring, &index))?;
+            tracing::info!(file = %path.display(), "created the account-number key file; back it up with the database");
+            Ok(keys)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The key file's text: comments, then `keys=` (the keyring) and `index=` (the index key).
+fn key_file_contents(ring: &str, index: &str) -> String {
+    format!(
+        "# mypay account-number keys. Secret: back this file up with the database.\n\
+         # keys: id:base64key,... (the first seals new values; keep old keys listed to read old values)\n\
+         # index: the blind-index key; never change it once accounts are linked.\n\
+         keys={ring}\nindex={index}\n"
+    )
+}
+
+/// The keyring and index key of a key file; comments and blank lines are skipped.
+fn parse_key_file(text: &str) -> anyhow::Result<(&str, &str)> {
+    let (mut ring, mut index) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some(("keys", value)) if ring.is_none() => ring = Some(value.trim()),
+            Some(("index", value)) if index.is_none() => index = Some(value.trim()),
+            _ => anyhow::bail!("expected one keys= and one index= line"),
+        }
+    }
+    ring.zip(index)
+        .ok_or_else(|| anyhow::anyhow!("expected one keys= and one index= line"))
+}
+
+fn write_new_key_file(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Warns when the key file can be read by other users than its owner.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            if metadata.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(file = %path.display(), "the account key file is readable by other users; chmod 600 it");
+            }
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before exit.
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
@@ -191,6 +314,43 @@ pub(crate) async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_key_file_is_private_and_reads_back_as_the_same_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("account-keys");
+        let created = load_or_create_key_file(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let read = load_or_create_key_file(&path).unwrap();
+        assert_eq!(read.current_key_id(), FIRST_KEY_ID);
+        let sealed = created.seal(b"110123456789", b"row").unwrap();
+        assert_eq!(
+            read.open(&sealed.key_id, &sealed.sealed, b"row").unwrap(),
+            b"110123456789"
+        );
+        assert_eq!(created.mac("d", &["x"]), read.mac("d", &["x"]));
+    }
+
+    #[test]
+    fn key_files_need_one_keyring_and_one_index_key() {
+        assert_eq!(
+            parse_key_file("# c\n\nkeys=k1:AAA\nindex=BBB\n").unwrap(),
+            ("k1:AAA", "BBB")
+        );
+        for bad in [
+            "keys=a",
+            "index=b",
+            "keys=a\nkeys=b\nindex=c",
+            "keys=a\nindex=b\nother=c",
+        ] {
+            assert!(parse_key_file(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn configured_admin_keys_must_be_usable_and_long() {

@@ -19,8 +19,10 @@ struct Server {
     admin_key: String,
 }
 
-/// Starts `mypay serve` on `database_url`, with its in-process sandbox bank in `bank_data`.
+/// Starts `mypay serve` on `database_url`, with its in-process sandbox bank and its account-number
+/// key file in `bank_data`.
 fn serve(database_url: &str, bank_data: &Path) -> Server {
+    let key_file = bank_data.join("account-keys");
     let started = support::start(
         [
             OsStr::new("serve"),
@@ -30,6 +32,8 @@ fn serve(database_url: &str, bank_data: &Path) -> Server {
             OsStr::new(database_url),
             OsStr::new("--sandbox-bank-data"),
             bank_data.as_os_str(),
+            OsStr::new("--account-key-file"),
+            key_file.as_os_str(),
         ],
         "listening on ",
     );
@@ -155,6 +159,8 @@ async fn serve_move_money_stop_then_check() {
             OsStr::new(&url),
             OsStr::new("--sandbox-bank-data"),
             bank_data.path().as_os_str(),
+            OsStr::new("--account-key-file"),
+            bank_data.path().join("account-keys").as_os_str(),
         ],
         "listening on ",
     );

@@ -25,7 +25,7 @@ pub struct Started {
     pub before: Vec<String>,
 }
 
-/// Starts `mypay ARGS` with `RUST_LOG=warn` and without an admin key from the environment, and
+/// Starts `mypay ARGS` with `RUST_LOG=warn` and without keys from the environment, and
 /// reads its stdout until a line starts with `ready_prefix`.
 pub fn start<I, S>(args: I, ready_prefix: &str) -> Started
 where
@@ -37,6 +37,8 @@ where
     let mut child = Command::new(BINARY)
         .args(&args)
         .env_remove("MYPAY_ADMIN_API_KEY")
+        .env_remove("MYPAY_ACCOUNT_KEYS")
+        .env_remove("MYPAY_ACCOUNT_INDEX_KEY")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
