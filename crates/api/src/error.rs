@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::LedgerError;
 use membership::MemberError;
+use wallet::bank_transfer::TransferError;
+use wallet::WalletError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -69,6 +71,9 @@ pub enum ApiError {
     /// Membership refused the request or could not be reached.
     #[error(transparent)]
     Member(#[from] MemberError),
+    /// The wallet refused the request or could not finish it.
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -125,6 +130,7 @@ impl ApiError {
             ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::Ledger(error) => ledger_status(error),
             ApiError::Member(error) => member_status(error),
+            ApiError::Wallet(error) => wallet_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -149,6 +155,7 @@ impl ApiError {
             ApiError::IdempotencyInProgress => "idempotency_request_in_progress",
             ApiError::Ledger(error) => error.code(),
             ApiError::Member(error) => error.code(),
+            ApiError::Wallet(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -183,10 +190,23 @@ impl ApiError {
             ApiError::Storage(_)
             | ApiError::Ledger(LedgerError::Storage(_))
             | ApiError::Member(MemberError::Storage(_))
-            | ApiError::Member(MemberError::Ledger(LedgerError::Storage(_))) => {
+            | ApiError::Member(MemberError::Ledger(LedgerError::Storage(_)))
+            | ApiError::Wallet(
+                WalletError::Storage(_)
+                | WalletError::Ledger(LedgerError::Storage(_))
+                | WalletError::Member(MemberError::Storage(_))
+                | WalletError::Transfer(
+                    TransferError::Storage(_) | TransferError::Ledger(LedgerError::Storage(_)),
+                ),
+            ) => {
                 "the database is unavailable; retry later".to_owned()
             }
-            ApiError::Internal(_) | ApiError::Member(MemberError::Internal(_)) => {
+            ApiError::Internal(_)
+            | ApiError::Member(MemberError::Internal(_))
+            | ApiError::Wallet(
+                WalletError::Internal(_)
+                | WalletError::Transfer(TransferError::NotFound(_) | TransferError::Corrupt(_)),
+            ) => {
                 "an internal error occurred".to_owned()
             }
             ApiError::Status(status) => {
@@ -244,6 +264,40 @@ fn member_status(error: &MemberError) -> StatusCode {
         MemberError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         MemberError::Ledger(error) => ledger_status(error),
         MemberError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Maps every wallet refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`].
+fn wallet_status(error: &WalletError) -> StatusCode {
+    match error {
+        WalletError::AmountInvalid
+        | WalletError::AmountOutOfRange
+        | WalletError::CurrencyUnsupported(_)
+        | WalletError::InsufficientFunds { .. }
+        | WalletError::LimitExceeded { .. }
+        | WalletError::TransferToSelf
+        | WalletError::InvalidBankField { .. }
+        | WalletError::BankAccountNotFound
+        | WalletError::HolderNameMismatch { .. }
+        | WalletError::BankRefused { .. }
+        | WalletError::RequestKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        WalletError::Funding(error) if error.is_not_found() => StatusCode::NOT_FOUND,
+        WalletError::Funding(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        WalletError::RecipientNotFound
+        | WalletError::WalletNotFound(_)
+        | WalletError::MoneyTxNotFound(_) => StatusCode::NOT_FOUND,
+        WalletError::MemberNotActive(_) => StatusCode::CONFLICT,
+        WalletError::BankUnavailable | WalletError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        WalletError::Ledger(error) | WalletError::Transfer(TransferError::Ledger(error)) => {
+            ledger_status(error)
+        }
+        WalletError::Transfer(TransferError::Storage(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        WalletError::Transfer(TransferError::NotFound(_) | TransferError::Corrupt(_)) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        WalletError::Member(error) => member_status(error),
+        WalletError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

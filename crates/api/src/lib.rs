@@ -25,18 +25,20 @@ mod openapi;
 mod pagination;
 mod request_id;
 mod time;
+mod wallets;
 
 use std::sync::Arc;
 
 use axum::http::Request;
 use axum::{Extension, Router};
-use banking::BankGateway;
+use banking::{BankFees, BankGateway};
 use membership::Members;
 use metrics_exporter_prometheus::PrometheusHandle;
 use storage::Db;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use wallet::{FundingAccounts, NoLinkedAccounts, Wallets};
 
 pub use crate::api_keys::ensure_admin_key;
 pub use crate::auth::{AdminCaller, Caller, MemberCaller, Role, Secret};
@@ -44,6 +46,7 @@ pub use crate::error::{ApiError, ErrorBody, ErrorDetail};
 pub use crate::metrics::metrics_handle;
 pub use crate::middleware::REQUEST_TIMEOUT;
 pub use membership::MemberConfig;
+pub use wallet::WalletConfig;
 
 /// The default request body limit: ample for a 64-leg transaction with metadata.
 pub const BODY_LIMIT_BYTES_DEFAULT: usize = 64 * 1024;
@@ -60,6 +63,9 @@ pub struct ApiConfig {
     pub body_limit_bytes: usize,
     /// Membership tunables (session lifetime), bounded by `membership` itself.
     pub members: MemberConfig,
+    /// Wallet limits and the auto top-up unit; checked by [`WalletConfig::validate`] where
+    /// they are read from configuration.
+    pub wallet: WalletConfig,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +73,7 @@ impl Default for ApiConfig {
         ApiConfig {
             body_limit_bytes: BODY_LIMIT_BYTES_DEFAULT,
             members: MemberConfig::default(),
+            wallet: WalletConfig::default(),
         }
     }
 }
@@ -79,6 +86,7 @@ impl ApiConfig {
                 .body_limit_bytes
                 .clamp(BODY_LIMIT_BYTES_MIN, BODY_LIMIT_BYTES_MAX),
             members: self.members,
+            wallet: self.wallet,
         }
     }
 }
@@ -89,8 +97,8 @@ pub struct AppState {
     pub(crate) ledger: Arc<::ledger::Ledger>,
     pub(crate) members: Arc<Members>,
     /// The one way to the bank: the in-process sandbox by default, or a bank at `--bank-url`.
-    #[allow(dead_code)] // First read by the linked-account and wallet routes.
     pub(crate) bank: Arc<dyn BankGateway>,
+    pub(crate) wallets: Wallets,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -98,7 +106,9 @@ pub struct AppState {
 
 impl AppState {
     /// Bundles the services; the configuration is bounded here. Membership runs on the same
-    /// database and reads time from the ledger's clock.
+    /// database and reads time from the ledger's clock. Wallets start with no linked accounts
+    /// (charges and withdrawals are refused with `bank_account_not_found`) until
+    /// [`AppState::with_funding_accounts`] gives them the port.
     pub fn new(
         ledger: Arc<::ledger::Ledger>,
         db: Db,
@@ -107,14 +117,43 @@ impl AppState {
         config: ApiConfig,
     ) -> AppState {
         let members = Arc::new(Members::new(db.clone(), ledger.clone(), config.members));
+        let wallets = Wallets::new(
+            db.clone(),
+            ledger.clone(),
+            members.clone(),
+            bank.clone(),
+            Arc::new(NoLinkedAccounts),
+            BankFees::default(),
+            config.wallet,
+        );
         AppState {
             ledger,
             members,
             bank,
+            wallets,
             db,
             metrics,
             config: config.bounded(),
         }
+    }
+
+    /// The same state with wallets that find members' bank accounts through `funding`.
+    pub fn with_funding_accounts(mut self, funding: Arc<dyn FundingAccounts>) -> AppState {
+        self.wallets = Wallets::new(
+            self.db.clone(),
+            self.ledger.clone(),
+            self.members.clone(),
+            self.bank.clone(),
+            funding,
+            BankFees::default(),
+            self.config.wallet,
+        );
+        self
+    }
+
+    /// The wallet service, for the background resolver that `mypay serve` runs.
+    pub fn wallets(&self) -> &Wallets {
+        &self.wallets
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -148,6 +187,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::serve_openapi))
         .merge(ledger::routes())
         .merge(members::routes())
+        .merge(wallets::routes())
         .merge(api_keys::routes())
 }
 
