@@ -228,6 +228,7 @@ fn ledger_status(error: &LedgerError) -> StatusCode {
         | LedgerError::TransactionNotFound(_)
         | LedgerError::HoldNotFound(_) => StatusCode::NOT_FOUND,
         LedgerError::InsufficientFunds { .. }
+        | LedgerError::BalanceLimitExceeded { .. }
         | LedgerError::CurrencyMismatch { .. }
         | LedgerError::UnbalancedTransaction { .. }
         | LedgerError::PostingCountInvalid { .. }

@@ -188,6 +188,64 @@ impl Totals {
             .checked_sub(self.held(kind))
             .ok_or(LedgerError::AmountOutOfRange)
     }
+
+    /// Posted plus incoming: the balance if every hold promising money to the account were
+    /// posted. A balance ceiling is checked against this, so that money still on its way
+    /// counts before it arrives.
+    pub fn ceiling_balance(&self, kind: AccountKind) -> Result<i64, LedgerError> {
+        self.posted(kind)?
+            .checked_add(self.incoming(kind))
+            .ok_or(LedgerError::AmountOutOfRange)
+    }
+}
+
+/// A ceiling one command puts on an account: after the command, the account's balance on its
+/// normal side, counting money pending towards it ([`Totals::ceiling_balance`]), must not
+/// exceed `max`, or the command is refused with `balance_limit_exceeded`.
+///
+/// The ledger stores no limits: the caller names the limit in force with every command (a
+/// wallet's maximum balance, say), so a changed configuration applies at once. The check runs
+/// in the writer, on the state the command is applied to, so concurrent commands cannot pass it
+/// together. A limit is a condition, not content: it is not part of the idempotency digest, and
+/// a replay answers the stored result whatever limit it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceLimit {
+    /// One of the command's own accounts.
+    pub account_id: AccountId,
+    /// In the account's currency; zero or more.
+    pub max: Money,
+}
+
+/// The most balance limits one command may name.
+pub const BALANCE_LIMITS_MAX: usize = 8;
+
+/// Checks what needs no state: a bounded number of limits, none negative, each on one of
+/// `accounts` (the command's own, so the writer has it locked).
+pub(crate) fn validate_limits(
+    limits: &[BalanceLimit],
+    mut accounts: impl FnMut(&AccountId) -> bool,
+) -> Result<(), LedgerError> {
+    if limits.len() > BALANCE_LIMITS_MAX {
+        return Err(LedgerError::InvalidField {
+            field: "balance_limits",
+            reason: "at most 8 per command",
+        });
+    }
+    for limit in limits {
+        if limit.max.minor() < 0 {
+            return Err(LedgerError::InvalidField {
+                field: "balance_limits",
+                reason: "a maximum must not be negative",
+            });
+        }
+        if !accounts(&limit.account_id) {
+            return Err(LedgerError::InvalidField {
+                field: "balance_limits",
+                reason: "a limit must name one of the command's accounts",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// An account as stored.

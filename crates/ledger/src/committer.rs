@@ -281,16 +281,23 @@ impl WriterCore {
             jobs.into_iter().map(|j| (j.command, j.reply)).unzip();
         let now = self.clock.now_micros();
         let mut cache = self.cache.lock().expect("account cache lock");
-        let prepared = cached_states(&cache, &commands).map(|accounts| {
+        let prepared = cached_states(&cache, &commands).and_then(|accounts| {
             let mut batch = Batch::new(accounts, HashMap::new(), HashMap::new(), now);
-            let results = commands.iter().map(|c| batch.apply(c)).collect();
+            let results: Vec<_> = commands.iter().map(|c| batch.apply(c)).collect();
+            // A command refused on the cached state may be the resubmission of one stored
+            // earlier, which must be answered with the stored result, not with what the
+            // state says now. Only the locked path reads stored ids, so a batch with a
+            // refusal takes it; refusals are rare, so this costs little.
+            if results.iter().any(Result::is_err) {
+                return None;
+            }
             let versions = new_versions(&batch);
             remember(&mut cache, &batch, &versions);
-            Prepared {
+            Some(Prepared {
                 results,
                 batch,
                 versions,
-            }
+            })
         });
         Flight {
             commands,

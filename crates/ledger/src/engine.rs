@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use money::{Currency, Money};
 
-use crate::account::{AccountFlags, AccountKind, Direction, Totals};
+use crate::account::{AccountFlags, AccountKind, BalanceLimit, Direction, Totals};
 use crate::clock::Micros;
 use crate::hold::{Hold, HoldState, NewHold, PostHold};
 use crate::transaction::{NewTransaction, Posting, PostingSpec, Transaction, TransactionKind};
@@ -96,6 +96,17 @@ impl AccountState {
             && self.totals.available(self.kind)? < 0
         {
             return Err(LedgerError::InsufficientFunds {
+                account_id: self.id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Rejects a state above a command's ceiling for this account.
+    fn check_limit(&self, limit: &BalanceLimit) -> Result<(), LedgerError> {
+        self.check_currency(limit.max.currency())?;
+        if self.totals.ceiling_balance(self.kind)? > limit.max.minor() {
+            return Err(LedgerError::BalanceLimitExceeded {
                 account_id: self.id.to_string(),
             });
         }
@@ -245,6 +256,7 @@ impl Batch {
         }
         let mut staged = self.stage(tx.postings.iter().map(|p| &p.account_id))?;
         let postings = self.legs(&mut staged, &tx.id, &tx.postings)?;
+        check_limits(&staged, &tx.balance_limits)?;
         let transaction = Transaction {
             id: tx.id.clone(),
             kind: TransactionKind::Journal,
@@ -363,6 +375,7 @@ impl Batch {
             account.add_pending(direction, new.amount.minor())?;
             account.check_not_negative()?;
         }
+        check_limits(&staged, &new.balance_limits)?;
         let hold = Hold {
             id: new.id.clone(),
             debit_account_id: new.debit_account_id.clone(),
@@ -504,6 +517,21 @@ impl Batch {
 }
 
 /// Takes a pending hold's reservation off both of its accounts.
+/// Checks a command's ceilings against its staged accounts. Validation made sure each limit
+/// names one of them.
+fn check_limits(
+    staged: &HashMap<AccountId, AccountState>,
+    limits: &[BalanceLimit],
+) -> Result<(), LedgerError> {
+    for limit in limits {
+        staged
+            .get(&limit.account_id)
+            .expect("a limit names one of the command's accounts")
+            .check_limit(limit)?;
+    }
+    Ok(())
+}
+
 fn release_pending(
     staged: &mut HashMap<AccountId, AccountState>,
     hold: &Hold,
@@ -644,6 +672,7 @@ mod properties {
                 ),
                 expires_at: None,
                 metadata: None,
+                balance_limits: Vec::new(),
             }),
             Op::Post { id, minor } => Command::PostHold(PostHold {
                 hold_id: HoldId::from_db(format!("h{id}")),

@@ -9,6 +9,8 @@ use money::MoneyError;
 pub enum LedgerError {
     #[error("account {0} does not exist")]
     AccountNotFound(String),
+    #[error("account {account_id} would exceed the balance limit of this command")]
+    BalanceLimitExceeded { account_id: String },
     #[error("transaction {0} does not exist")]
     TransactionNotFound(String),
     #[error("hold {0} does not exist")]
@@ -60,6 +62,7 @@ impl LedgerError {
             LedgerError::TransactionNotFound(_) => "transaction_not_found",
             LedgerError::HoldNotFound(_) => "hold_not_found",
             LedgerError::InsufficientFunds { .. } => "insufficient_funds",
+            LedgerError::BalanceLimitExceeded { .. } => "balance_limit_exceeded",
             LedgerError::CurrencyMismatch { .. } => "currency_mismatch",
             LedgerError::UnbalancedTransaction { .. } => "unbalanced_transaction",
             LedgerError::PostingCountInvalid { .. } => "posting_count_invalid",

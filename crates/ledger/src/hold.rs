@@ -3,6 +3,7 @@
 use money::Money;
 use sha2::{Digest, Sha256};
 
+use crate::account::{validate_limits, BalanceLimit};
 use crate::clock::Micros;
 use crate::transaction::{hash_optional_json, validate_metadata};
 use crate::{AccountId, HoldId, LedgerError, TransactionId};
@@ -16,6 +17,9 @@ pub struct NewHold {
     pub amount: Money,
     pub expires_at: Option<Micros>,
     pub metadata: Option<serde_json::Value>,
+    /// Ceilings the reservation must respect, counting the money it promises to the credited
+    /// account; see [`BalanceLimit`]. Not part of its content.
+    pub balance_limits: Vec<BalanceLimit>,
 }
 
 impl NewHold {
@@ -26,6 +30,9 @@ impl NewHold {
         if self.debit_account_id == self.credit_account_id {
             return Err(LedgerError::AccountsMustDiffer);
         }
+        validate_limits(&self.balance_limits, |id| {
+            id == &self.debit_account_id || id == &self.credit_account_id
+        })?;
         validate_metadata(self.metadata.as_ref())
     }
 

@@ -17,8 +17,8 @@ mod store;
 mod transaction;
 
 pub use account::{
-    Account, AccountCode, AccountFlags, AccountKind, Balance, Direction, NewAccount, Totals,
-    METADATA_BYTES_MAX,
+    Account, AccountCode, AccountFlags, AccountKind, Balance, BalanceLimit, Direction, NewAccount,
+    Totals, BALANCE_LIMITS_MAX, METADATA_BYTES_MAX,
 };
 pub use check::{check, CheckReport, Violation};
 pub use clock::{Clock, ManualClock, Micros, SystemClock};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use money::{Currency, Money};
 use sha2::{Digest, Sha256};
 
-use crate::account::{Direction, METADATA_BYTES_MAX};
+use crate::account::{validate_limits, BalanceLimit, Direction, METADATA_BYTES_MAX};
 use crate::clock::Micros;
 use crate::{AccountId, HoldId, LedgerError, TransactionId};
 
@@ -40,6 +40,8 @@ pub struct NewTransaction {
     pub postings: Vec<PostingSpec>,
     pub description: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    /// Ceilings the transaction must respect; see [`BalanceLimit`]. Not part of its content.
+    pub balance_limits: Vec<BalanceLimit>,
 }
 
 impl NewTransaction {
@@ -61,11 +63,12 @@ impl NewTransaction {
             ],
             description: None,
             metadata: None,
+            balance_limits: Vec::new(),
         }
     }
 
     /// Checks everything that does not depend on stored state: leg count, positive amounts,
-    /// and that the legs sum to zero in every currency.
+    /// that the legs sum to zero in every currency, and that limits name the legs' accounts.
     pub fn validate(&self) -> Result<(), LedgerError> {
         if !(POSTINGS_MIN..=POSTINGS_MAX).contains(&self.postings.len()) {
             return Err(LedgerError::PostingCountInvalid {
@@ -74,6 +77,9 @@ impl NewTransaction {
             });
         }
         validate_description_and_metadata(self.description.as_deref(), self.metadata.as_ref())?;
+        validate_limits(&self.balance_limits, |id| {
+            self.postings.iter().any(|p| &p.account_id == id)
+        })?;
         let mut sums: BTreeMap<Currency, i64> = BTreeMap::new();
         for posting in &self.postings {
             if !posting.amount.is_positive() {
@@ -242,6 +248,7 @@ mod tests {
             postings,
             description: None,
             metadata: None,
+            balance_limits: Vec::new(),
         }
     }
 

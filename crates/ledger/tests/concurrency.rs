@@ -93,6 +93,7 @@ async fn hammer(
                     amount: Money::from_minor(minor, Currency::KRW),
                     expires_at: None,
                     metadata: None,
+                    balance_limits: Vec::new(),
                 };
                 match ledger.reserve_hold(hold).await {
                     Ok(_) if choice == 8 => {

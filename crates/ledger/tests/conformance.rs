@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::{new_account, start, Harness};
 use ledger::{
-    AccountCode, AccountKind, Clock, Direction, HoldId, HoldState, ManualClock, NewHold,
-    NewTransaction, PostHold, PostingSpec, SystemClock, TransactionId,
+    AccountCode, AccountKind, BalanceLimit, Clock, Direction, HoldId, HoldState, ManualClock,
+    NewHold, NewTransaction, PostHold, PostingSpec, SystemClock, TransactionId,
 };
 use money::{Currency, Money};
 
@@ -186,6 +186,15 @@ async fn resubmitting_a_transaction_is_a_replay_and_other_content_is_refused() {
     let other = h.transfer("t-1", &bank, &alice, 2_000).await.unwrap_err();
     assert_eq!(other.code(), "exists_with_different_content");
     assert_eq!(h.posted(&alice).await, 1_000);
+
+    // A resubmission is answered from the record even when the state no longer allows the
+    // transfer: a retry after a lost reply must not read as "insufficient funds".
+    let bob = h.wallet("bob", Currency::KRW).await;
+    let all = h.transfer("t-all", &alice, &bob, 1_000).await.unwrap();
+    let retry = h.transfer("t-all", &alice, &bob, 1_000).await.unwrap();
+    assert!(retry.replayed);
+    assert_eq!(retry.value, all.value);
+    assert_eq!(h.posted(&alice).await, 0);
 }
 
 #[tokio::test]
@@ -228,6 +237,7 @@ async fn rejected_transfers_change_nothing() {
             ],
             description: None,
             metadata: None,
+            balance_limits: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -324,6 +334,7 @@ async fn multi_currency_transactions_balance_per_currency() {
         ],
         description: Some("opening balances".into()),
         metadata: Some(serde_json::json!({"source": "test"})),
+        balance_limits: Vec::new(),
     };
     let stored = h.ledger.post_transaction(tx).await.unwrap().value;
     assert_eq!(stored.postings.len(), 4);
@@ -347,6 +358,7 @@ fn hold(
         amount: Money::from_minor(minor, from.currency),
         expires_at,
         metadata: None,
+        balance_limits: Vec::new(),
     }
 }
 
@@ -743,5 +755,178 @@ async fn two_replicas_on_one_database_never_lose_an_update() {
     assert!(replay.replayed);
     assert_eq!(h.posted(&alice).await, 800);
     other.shutdown().await;
+    h.assert_invariants().await;
+}
+
+/// A transfer from `from` into `to` that must leave `to` at or below `max`.
+fn capped_transfer(
+    id: &str,
+    from: &ledger::Account,
+    to: &ledger::Account,
+    minor: i64,
+    max: i64,
+) -> NewTransaction {
+    NewTransaction {
+        balance_limits: vec![BalanceLimit {
+            account_id: to.id.clone(),
+            max: krw(max),
+        }],
+        ..NewTransaction::transfer(
+            TransactionId::parse(id).unwrap(),
+            from.id.clone(),
+            to.id.clone(),
+            krw(minor),
+        )
+    }
+}
+
+#[tokio::test]
+async fn balance_limits_count_pending_incoming_money_and_refuse_with_nothing_changed() {
+    let h = system().await;
+    let bank = h.bank("asset:bank:master", Currency::KRW).await;
+    let alice = h.wallet("alice", Currency::KRW).await;
+    let bob = h.wallet("bob", Currency::KRW).await;
+
+    let up_to = h
+        .ledger
+        .post_transaction(capped_transfer("c-1", &bank, &alice, 7_000, 10_000));
+    assert!(!up_to.await.unwrap().replayed);
+    let over = h
+        .ledger
+        .post_transaction(capped_transfer("c-2", &bank, &alice, 3_001, 10_000))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), "balance_limit_exceeded");
+    assert_eq!(
+        h.posted(&alice).await,
+        7_000,
+        "a refused command moves nothing"
+    );
+
+    // A pending charge counts against the ceiling before it is posted.
+    let mut incoming = hold("charge-1", &bank, &alice, 2_000, None);
+    incoming.balance_limits = vec![BalanceLimit {
+        account_id: alice.id.clone(),
+        max: krw(10_000),
+    }];
+    h.ledger.reserve_hold(incoming).await.unwrap();
+    let squeezed = h
+        .ledger
+        .post_transaction(capped_transfer("c-3", &bank, &alice, 1_001, 10_000))
+        .await
+        .unwrap_err();
+    assert_eq!(squeezed.code(), "balance_limit_exceeded");
+    let exact = h
+        .ledger
+        .post_transaction(capped_transfer("c-4", &bank, &alice, 1_000, 10_000))
+        .await
+        .unwrap();
+    assert_eq!(exact.value.postings[1].balance_after, krw(8_000));
+    let mut second = hold("charge-2", &bank, &alice, 1, None);
+    second.balance_limits = vec![BalanceLimit {
+        account_id: alice.id.clone(),
+        max: krw(10_000),
+    }];
+    assert_eq!(
+        h.ledger.reserve_hold(second).await.unwrap_err().code(),
+        "balance_limit_exceeded"
+    );
+    // Posting the pending charge changes nothing about the ceiling: the money was counted.
+    h.ledger
+        .post_hold(PostHold {
+            hold_id: HoldId::parse("charge-1").unwrap(),
+            amount: None,
+            transaction_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.posted(&alice).await, 10_000);
+
+    // Money leaving the account is never refused by its ceiling, and a limit is no part of a
+    // transaction's content: a replay under another limit answers the stored result.
+    h.transfer("out", &alice, &bob, 4_000).await.unwrap();
+    let replay = h
+        .ledger
+        .post_transaction(capped_transfer("c-4", &bank, &alice, 1_000, 0))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+
+    let foreign = NewTransaction {
+        balance_limits: vec![BalanceLimit {
+            account_id: bob.id.clone(),
+            max: krw(1),
+        }],
+        ..NewTransaction::transfer(
+            TransactionId::parse("c-5").unwrap(),
+            bank.id.clone(),
+            alice.id.clone(),
+            krw(1),
+        )
+    };
+    assert_eq!(
+        h.ledger.post_transaction(foreign).await.unwrap_err().code(),
+        "invalid_request"
+    );
+    let wrong_currency = NewTransaction {
+        balance_limits: vec![BalanceLimit {
+            account_id: alice.id.clone(),
+            max: Money::from_minor(1_000_000, Currency::USD),
+        }],
+        ..NewTransaction::transfer(
+            TransactionId::parse("c-6").unwrap(),
+            bank.id.clone(),
+            alice.id.clone(),
+            krw(1),
+        )
+    };
+    assert_eq!(
+        h.ledger
+            .post_transaction(wrong_currency)
+            .await
+            .unwrap_err()
+            .code(),
+        "currency_mismatch"
+    );
+    h.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn concurrent_capped_credits_never_pass_the_ceiling_together() {
+    let h = system().await;
+    let bank = h.bank("asset:bank:master", Currency::KRW).await;
+    let alice = h.wallet("alice", Currency::KRW).await;
+    let h = Arc::new(h);
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let (h, bank, alice) = (h.clone(), bank.clone(), alice.clone());
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    let tx = capped_transfer(&format!("cc-{i}"), &bank, &alice, 1_000, 10_500);
+                    h.ledger.post_transaction(tx).await.map(|_| ())
+                } else {
+                    let mut charge = hold(&format!("ch-{i}"), &bank, &alice, 1_000, None);
+                    charge.balance_limits = vec![BalanceLimit {
+                        account_id: alice.id.clone(),
+                        max: krw(10_500),
+                    }];
+                    h.ledger.reserve_hold(charge).await.map(|_| ())
+                }
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => accepted += 1,
+            Err(error) => assert_eq!(error.code(), "balance_limit_exceeded"),
+        }
+    }
+    assert_eq!(
+        accepted, 10,
+        "exactly as many 1,000 credits as fit under 10,500"
+    );
+    let balance = h.ledger.balance(alice.id.as_str()).await.unwrap();
+    assert_eq!(balance.posted.minor() + balance.incoming.minor(), 10_000);
     h.assert_invariants().await;
 }

@@ -102,6 +102,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         amount: Money::from_minor(minor, Currency::KRW),
                         expires_at: None,
                         metadata: None,
+                        balance_limits: Vec::new(),
                     })
                     .await;
                 let expected_ok = from != to && model[&from] >= minor;

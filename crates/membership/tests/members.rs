@@ -492,6 +492,7 @@ async fn closing_is_refused_while_money_or_holds_remain() {
             amount: krw(15_000),
             expires_at: None,
             metadata: None,
+            balance_limits: Vec::new(),
         })
         .await
         .unwrap();
@@ -517,6 +518,7 @@ async fn closing_is_refused_while_money_or_holds_remain() {
             amount: krw(500),
             expires_at: None,
             metadata: None,
+            balance_limits: Vec::new(),
         })
         .await
         .unwrap();

@@ -124,10 +124,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn connect_bank(
     args: &BankArgs,
 ) -> anyhow::Result<(Arc<dyn BankGateway>, Option<SandboxHandle>)> {
-    let master = BankAccount::new(
-        args.bank_master_code.clone(),
-        args.bank_master_account.clone(),
-    );
+    let master = BankAccount::new(args.bank_master_code, args.bank_master_account.clone());
     let (base_url, sandbox) = match &args.bank_url {
         Some(url) => (url.clone(), None),
         None => {

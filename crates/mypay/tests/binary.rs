@@ -2,78 +2,53 @@
 //! database, driven over HTTP, stopped with SIGTERM; then `check` and `migrate` on the same
 //! database.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod support;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::{json, Value};
+use support::{Process, BINARY};
 use testkit::TestDb;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_mypay");
 
 /// A running `mypay serve` and what it printed on start.
 struct Server {
-    child: Child,
+    process: Process,
     base: String,
     admin_key: String,
 }
 
 /// Starts `mypay serve` on `database_url`, with its in-process sandbox bank in `bank_data`.
-fn serve(database_url: &str, bank_data: &std::path::Path) -> Server {
-    let mut child = Command::new(BINARY)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            database_url,
-        ])
-        .arg("--sandbox-bank-data")
-        .arg(bank_data)
-        .env_remove("MYPAY_ADMIN_API_KEY")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start mypay serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let mut admin_key = None;
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("mypay printed its address")
-            .expect("read stdout");
-        if let Some(key) = line.strip_prefix("created admin API key (shown only now): ") {
-            admin_key = Some(key.to_owned());
-        }
-        if let Some(address) = line.strip_prefix("listening on ") {
-            break address.to_owned();
-        }
-    };
+fn serve(database_url: &str, bank_data: &Path) -> Server {
+    let started = support::start(
+        [
+            OsStr::new("serve"),
+            OsStr::new("--listen"),
+            OsStr::new("127.0.0.1:0"),
+            OsStr::new("--database-url"),
+            OsStr::new(database_url),
+            OsStr::new("--sandbox-bank-data"),
+            bank_data.as_os_str(),
+        ],
+        "listening on ",
+    );
+    let admin_key = started
+        .before
+        .iter()
+        .find_map(|line| line.strip_prefix("created admin API key (shown only now): "))
+        .expect("a fresh database gets an admin key, printed once")
+        .to_owned();
     Server {
-        child,
-        base,
-        admin_key: admin_key.expect("a fresh database gets an admin key, printed once"),
+        process: started.process,
+        base: started.ready,
+        admin_key,
     }
 }
 
 impl Server {
-    /// Sends SIGTERM and waits: the server must drain and exit cleanly.
-    fn stop(mut self) {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(killed.success(), "could not signal mypay");
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().expect("poll mypay") {
-                assert!(status.success(), "mypay exited with {status} after SIGTERM");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("mypay did not exit within 5 s of SIGTERM");
+    fn stop(self) {
+        self.process.stop();
     }
 }
 
@@ -171,21 +146,20 @@ async fn serve_move_money_stop_then_check() {
     assert!(migrate.status.success());
 
     // A second start keeps the admin key it created the first time and prints no new one.
-    let mut again = Command::new(BINARY)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-        .env_remove("MYPAY_ADMIN_API_KEY")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first_line = BufReader::new(again.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    assert!(first_line.starts_with("listening on "), "{first_line}");
-    let _ = again.kill();
-    let _ = again.wait();
+    let again = support::start(
+        [
+            OsStr::new("serve"),
+            OsStr::new("--listen"),
+            OsStr::new("127.0.0.1:0"),
+            OsStr::new("--database-url"),
+            OsStr::new(&url),
+            OsStr::new("--sandbox-bank-data"),
+            bank_data.path().as_os_str(),
+        ],
+        "listening on ",
+    );
+    assert!(again.before.is_empty(), "{:?}", again.before);
+    again.process.stop();
 }
 
 #[tokio::test]

@@ -4,10 +4,11 @@
 //! directory. (It lives here rather than in `crates/banking/tests` because only the package that
 //! defines a binary gets its path from cargo.)
 
-use std::io::{BufRead, BufReader};
+mod support;
+
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use banking::{
     AccountNumber, BankAccount, BankCode, BankGateway, CollectRequest, DebitConsent, HttpBank,
@@ -15,59 +16,42 @@ use banking::{
     TransferAmount, TransferOutcome,
 };
 use serde_json::{json, Value};
+use support::{Process, BINARY};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_mypay");
 const TOKEN: &str = "sandbox-binary-test-token";
 
 struct SandboxBank {
-    child: Child,
+    process: Process,
     base: String,
 }
 
 fn start(data: &Path, extra: &[&str]) -> SandboxBank {
-    let mut child = Command::new(BINARY)
-        .args(["sandbox-bank", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(["--admin-token", TOKEN])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start mypay sandbox-bank");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the sandbox printed its address")
-            .expect("read stdout");
-        if let Some(address) = line.strip_prefix("sandbox bank listening on ") {
-            break address.to_owned();
-        }
+    let mut args = vec![
+        OsStr::new("sandbox-bank"),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+        OsStr::new("--data"),
+        data.as_os_str(),
+        OsStr::new("--admin-token"),
+        OsStr::new(TOKEN),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let started = support::start(args, "sandbox bank listening on ");
+    for line in &started.before {
         assert!(
             !line.contains("100200300400"),
             "the master account is printed masked: {line}"
         );
-    };
-    SandboxBank { child, base }
+    }
+    SandboxBank {
+        process: started.process,
+        base: started.ready,
+    }
 }
 
 impl SandboxBank {
-    fn stop(mut self) {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(killed.success());
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().expect("poll the sandbox") {
-                assert!(status.success(), "exited with {status} after SIGTERM");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("the sandbox bank did not exit within 5 s of SIGTERM");
+    fn stop(self) {
+        self.process.stop();
     }
 
     fn gateway(&self) -> HttpBank {

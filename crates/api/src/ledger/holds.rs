@@ -106,6 +106,7 @@ pub(crate) async fn reserve_hold(
         amount: request.amount.to_money("amount", currency)?,
         expires_at,
         metadata: request.metadata,
+        balance_limits: Vec::new(),
     };
     let committed = state.ledger.reserve_hold(hold).await?;
     Ok(written(

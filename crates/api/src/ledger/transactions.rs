@@ -91,6 +91,7 @@ pub(crate) async fn post_transaction(
         postings,
         description: request.description,
         metadata: request.metadata,
+        balance_limits: Vec::new(),
     };
     let committed = state.ledger.post_transaction(transaction).await?;
     let view = TransactionView::from(committed.value);
