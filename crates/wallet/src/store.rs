@@ -182,10 +182,9 @@ pub(crate) async fn operations_by_ids(
     }
     let mut sql = SqlBuilder::new(
         db.backend(),
-        &format!("SELECT {COLUMNS} FROM wallet_operations WHERE id IN ("),
+        &format!("SELECT {COLUMNS} FROM wallet_operations WHERE id IN "),
     );
     sql.bind_list(ids.iter().map(|id| id.to_string()));
-    sql.push(")");
     let (text, arguments) = sql.build();
     let rows = sqlx::query_with(&text, arguments)
         .fetch_all(db.pool())

@@ -390,15 +390,12 @@ fn invalid_bank_field(error: InvalidValue) -> ApiError {
 
 fn recipient(body: RecipientBody) -> Result<Recipient, ApiError> {
     let recipient = match (body.member_id, body.email, body.phone) {
+        // An id that is not a member id's shape names nobody, as an unknown one does.
         (Some(id), None, None) => {
             Recipient::Member(MemberId::parse(&id).ok_or(WalletError::RecipientNotFound)?)
         }
-        (None, Some(email), None) => {
-            Recipient::Email(Email::parse(&email).map_err(|_| WalletError::RecipientNotFound)?)
-        }
-        (None, None, Some(phone)) => {
-            Recipient::Phone(Phone::parse(&phone).map_err(|_| WalletError::RecipientNotFound)?)
-        }
+        (None, Some(email), None) => Recipient::Email(Email::parse(&email)?),
+        (None, None, Some(phone)) => Recipient::Phone(Phone::parse(&phone)?),
         _ => {
             return Err(ApiError::InvalidRequest(
                 "to: give exactly one of member_id, email or phone".into(),
