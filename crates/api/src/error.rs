@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::LedgerError;
 use membership::MemberError;
-use wallet::bank_transfer::TransferError;
-use wallet::WalletError;
 use serde::Serialize;
 use utoipa::ToSchema;
+use wallet::bank_transfer::TransferError;
+use wallet::WalletError;
 
 use crate::request_id;
 
@@ -198,17 +198,13 @@ impl ApiError {
                 | WalletError::Transfer(
                     TransferError::Storage(_) | TransferError::Ledger(LedgerError::Storage(_)),
                 ),
-            ) => {
-                "the database is unavailable; retry later".to_owned()
-            }
+            ) => "the database is unavailable; retry later".to_owned(),
             ApiError::Internal(_)
             | ApiError::Member(MemberError::Internal(_))
             | ApiError::Wallet(
                 WalletError::Internal(_)
                 | WalletError::Transfer(TransferError::NotFound(_) | TransferError::Corrupt(_)),
-            ) => {
-                "an internal error occurred".to_owned()
-            }
+            ) => "an internal error occurred".to_owned(),
             ApiError::Status(status) => {
                 format!(
                     "the request failed: {}",

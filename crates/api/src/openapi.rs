@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "ledger", description = "Double-entry ledger: accounts, transactions, holds (admin keys only)"),
         (name = "members", description = "Sign-up, the member's own profile, closing; members by id (own only, else 404)"),
         (name = "sessions", description = "Member login sessions: log in for a token, log out"),
+        (name = "wallets", description = "Prepaid money: balances, history with mtx_ numbers, charges, withdrawals, payouts, transfers between members"),
         (name = "admin", description = "API key management (admin keys only)"),
     )
 )]

@@ -13,6 +13,8 @@ use banking::{BankAccount, BankGateway, HttpBank, HttpBankConfig};
 
 use crate::cli::{BankArgs, DatabaseArgs, ServeArgs};
 
+/// How often the wallet's resolver finishes movements whose bank outcome was unknown.
+const WALLET_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often pending holds past their expiry are released.
 const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Holds released per sweep, so one sweep cannot monopolise the writer.
@@ -89,6 +91,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         members: api::MemberConfig {
             session_ttl_s: args.session_ttl_s,
         },
+        wallet: args.wallet.config().map_err(anyhow::Error::msg)?,
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
     let state = api::AppState::new(
@@ -98,18 +101,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         api::metrics_handle(),
         config,
     );
+    let resolver = tokio::spawn(resolve_wallet_movements(state.wallets().clone()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    // Built before announcing the address, so that a client (or a signal) that acts on the
+    // announcement finds the server serving.
+    let app = api::router(state);
     println!("listening on http://{address}");
     tracing::info!(%address, "listening");
-    axum::serve(listener, api::router(state))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
     tracing::info!("shutting down: draining the ledger writer");
     sweeper.abort();
+    resolver.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -185,6 +193,34 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+/// Finishes wallet movements whose bank outcome was still unknown when their request answered:
+/// one resolver pass every few seconds, until the server stops.
+async fn resolve_wallet_movements(wallets: wallet::Wallets) {
+    // The first pass waits one interval: startup has enough to do, and nothing is lost.
+    let start = tokio::time::Instant::now() + WALLET_RESOLVE_INTERVAL;
+    let mut interval = tokio::time::interval_at(start, WALLET_RESOLVE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match wallets
+            .resolve_pending(wallet::RESOLVE_MIN_AGE, wallet::RESOLVE_BATCH_MAX)
+            .await
+        {
+            Ok(pass) if pass.examined > 0 => {
+                tracing::info!(
+                    examined = pass.examined,
+                    finished = pass.finished,
+                    "wallet resolver pass"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(code = error.code(), %error, "wallet resolver pass failed")
+            }
+        }
     }
 }
 

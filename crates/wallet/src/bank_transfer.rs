@@ -340,8 +340,11 @@ impl BankTransfers {
             amount: transfer.amount,
         };
         let number = self.count(&transfer.id, "inquiries").await?;
-        self.book_fee(&format!("bkf:{}:inquiry:{number}", transfer.id), self.fees.inquiry)
-            .await?;
+        self.book_fee(
+            &format!("bkf:{}:inquiry:{number}", transfer.id),
+            self.fees.inquiry,
+        )
+        .await?;
         match self.bank.transfer_result(&query).await {
             Ok(InquiryOutcome::Succeeded { .. }) => self.succeeded(&transfer).await,
             Ok(InquiryOutcome::Failed { code, .. }) => self.failed(&transfer, code.as_str()).await,
@@ -371,10 +374,12 @@ impl BankTransfers {
 
     /// A transfer by id.
     pub async fn get(&self, id: &str) -> Result<BankTransfer, TransferError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM bank_transfers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM bank_transfers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
         row.map(|row| from_row(&row))
             .transpose()?
             .ok_or_else(|| TransferError::NotFound(id.to_owned()))
@@ -547,12 +552,8 @@ impl BankTransfers {
         let accounts = self
             .fee_accounts
             .get_or_try_init(|| async {
-                let expense = self
-                    .open(BANK_FEES_EXPENSE, AccountKind::Expense)
-                    .await?;
-                let payable = self
-                    .open(BANK_FEES_PAYABLE, AccountKind::Liability)
-                    .await?;
+                let expense = self.open(BANK_FEES_EXPENSE, AccountKind::Expense).await?;
+                let payable = self.open(BANK_FEES_PAYABLE, AccountKind::Liability).await?;
                 Ok::<_, TransferError>((expense, payable))
             })
             .await?;
@@ -641,8 +642,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<BankTransfer, TransferError> {
         bank_tran_id: BankTranId::parse(&tran_id)
             .map_err(|_| TransferError::Corrupt("bank_tran_id".into()))?,
         requested_at: row.try_get("requested_at")?,
-        amount: TransferAmount::new(amount)
-            .map_err(|_| TransferError::Corrupt("amount".into()))?,
+        amount: TransferAmount::new(amount).map_err(|_| TransferError::Corrupt("amount".into()))?,
         account_masked: row.try_get("account_masked")?,
         state: TransferState::from_db(&state)?,
         attempts: row.try_get("attempts")?,
@@ -680,7 +680,10 @@ mod tests {
     fn nobody_resends_when_a_transfer_is_given_up() {
         assert!(NOT_RECEIVED_AFTER >= RESEND_WINDOW * 2);
         let total: Duration = INQUIRY_DELAYS.iter().sum();
-        assert!(total < Duration::from_secs(5), "a request waits a few seconds at most");
+        assert!(
+            total < Duration::from_secs(5),
+            "a request waits a few seconds at most"
+        );
     }
 
     #[test]

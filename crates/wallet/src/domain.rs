@@ -365,11 +365,18 @@ mod tests {
     #[test]
     fn configuration_is_bounded() {
         assert!(WalletConfig::default().validate().is_ok());
-        let mut config = WalletConfig::default();
-        config.auto_top_up_unit = 0;
+        let config = WalletConfig {
+            auto_top_up_unit: 0,
+            ..WalletConfig::default()
+        };
         assert!(config.validate().unwrap_err().contains("top-up unit"));
-        config = WalletConfig::default();
-        config.limits.daily_outgoing = LIMIT_WON_MAX + 1;
+        let config = WalletConfig {
+            limits: Limits {
+                daily_outgoing: LIMIT_WON_MAX + 1,
+                ..Limits::default()
+            },
+            ..WalletConfig::default()
+        };
         assert!(config.validate().unwrap_err().contains("daily outgoing"));
     }
 

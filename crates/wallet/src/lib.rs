@@ -30,10 +30,12 @@ pub use domain::{
     PER_TRANSACTION_WON_DEFAULT, WALLET_CURRENCIES,
 };
 pub use error::WalletError;
-pub use funding::{ChargeSource, FundingAccounts, FundingError, NoLinkedAccounts, WithdrawalTarget};
+pub use funding::{
+    ChargeSource, FundingAccounts, FundingError, NoLinkedAccounts, WithdrawalTarget,
+};
 pub use service::{
     ChargeRequest, HistoryEntry, MoneyTx, Movement, PayoutRequest, Recipient, ResolvePass,
     TransferRequest, WalletBalance, Wallets, WithdrawRequest, ABANDONED_AFTER_MICROS,
-    MASTER_ACCOUNT, RESOLVE_BATCH_MAX, TRANSFER_OWNER,
+    MASTER_ACCOUNT, RESOLVE_BATCH_MAX, RESOLVE_MIN_AGE, TRANSFER_OWNER,
 };
 pub use store::{Operation, RequestKey};

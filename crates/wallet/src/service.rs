@@ -3,10 +3,11 @@
 //! bank-backed movements whose outcome was unknown when their request answered.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use banking::{
-    BankAccount, BankError, BankFees, BankGateway, HolderName, Memo, RealNameOutcome,
-    RefusalCode, TransferAmount, TransferKind,
+    BankAccount, BankError, BankFees, BankGateway, HolderName, Memo, RealNameOutcome, RefusalCode,
+    TransferAmount, TransferKind,
 };
 use ledger::{
     AccountCode, AccountFlags, AccountId, AccountKind, Balance, HoldId, Ledger, LedgerError,
@@ -34,6 +35,10 @@ pub const MASTER_ACCOUNT: &str = "asset:bank:master";
 /// up: far beyond the few milliseconds between recording an operation and its transfer, so
 /// that a request still running is never overtaken.
 pub const ABANDONED_AFTER_MICROS: i64 = 2 * 60 * 1_000_000;
+/// How long an operation is left to its own request before the resolver looks at it: longer
+/// than a request waits for an unknown outcome ([`crate::bank_transfer::INQUIRY_DELAYS`] plus
+/// the calls).
+pub const RESOLVE_MIN_AGE: Duration = Duration::from_secs(15);
 /// The most operations one resolver pass looks at.
 pub const RESOLVE_BATCH_MAX: i64 = 500;
 
@@ -296,8 +301,7 @@ impl Wallets {
             None => None,
         }
         .ok_or_else(not_found)?;
-        let visible =
-            op.member_id == *viewer || op.counterparty_member_id.as_ref() == Some(viewer);
+        let visible = op.member_id == *viewer || op.counterparty_member_id.as_ref() == Some(viewer);
         if visible {
             Ok(money_tx(viewer, op))
         } else {
@@ -315,7 +319,10 @@ impl Wallets {
         key: Option<RequestKey>,
     ) -> Result<Movement, WalletError> {
         let amount = positive_amount(request.amount)?;
-        if let Some(op) = self.replay(key.as_ref(), OperationKind::Charge, amount).await? {
+        if let Some(op) = self
+            .replay(key.as_ref(), OperationKind::Charge, amount)
+            .await?
+        {
             return self.movement(member, op, None).await;
         }
         let member = self.active_member(member).await?;
@@ -371,7 +378,10 @@ impl Wallets {
         key: Option<RequestKey>,
     ) -> Result<Movement, WalletError> {
         let amount = positive_amount(request.amount)?;
-        if let Some(op) = self.replay(key.as_ref(), OperationKind::Payout, amount).await? {
+        if let Some(op) = self
+            .replay(key.as_ref(), OperationKind::Payout, amount)
+            .await?
+        {
             return self.movement(member, op, None).await;
         }
         let member = self.inner.members.get(member).await?;
@@ -437,14 +447,21 @@ impl Wallets {
         }
     }
 
-    /// One pass of the resolver: finishes pending bank-backed operations whose transfer has an
-    /// outcome (asking the bank where it is still unknown), and ends operations abandoned
-    /// before their transfer was recorded. `mypay serve` runs it every few seconds.
-    pub async fn resolve_pending(&self, limit: i64) -> Result<ResolvePass, WalletError> {
+    /// One pass of the resolver over operations pending for at least `min_age`: finishes
+    /// bank-backed ones whose transfer has an outcome (asking the bank where it is still
+    /// unknown), and ends those abandoned before their transfer was recorded. `mypay serve`
+    /// runs it every few seconds with [`RESOLVE_MIN_AGE`], so that it leaves operations whose
+    /// own request is still asking the bank alone (overtaking them would be safe, only wasteful).
+    pub async fn resolve_pending(
+        &self,
+        min_age: Duration,
+        limit: i64,
+    ) -> Result<ResolvePass, WalletError> {
         let now = self.inner.ledger.now_micros();
+        let min_age = i64::try_from(min_age.as_micros()).unwrap_or(i64::MAX);
         let pending = store::pending_operations(
             &self.inner.db,
-            now,
+            now.saturating_sub(min_age),
             limit.clamp(1, RESOLVE_BATCH_MAX),
         )
         .await?;
@@ -641,7 +658,9 @@ impl Wallets {
         auto_top_up: bool,
         key: Option<&RequestKey>,
     ) -> Result<Option<Operation>, WalletError> {
-        let wallet = self.wallet_account(&member.id, op.amount.currency()).await?;
+        let wallet = self
+            .wallet_account(&member.id, op.amount.currency())
+            .await?;
         let top_up = self
             .ensure_available(member, &wallet, op, auto_top_up, key)
             .await?;
@@ -1001,7 +1020,11 @@ impl Wallets {
         if let Some(id) = store::wallet_account(db, member, currency).await? {
             return Ok(AccountId::parse(&id)?);
         }
-        let code = format!("liability:member:{}:money:{}", member.as_str(), currency.code());
+        let code = format!(
+            "liability:member:{}:money:{}",
+            member.as_str(),
+            currency.code()
+        );
         let account = self
             .inner
             .ledger
@@ -1071,7 +1094,10 @@ fn refusal_code(code: &str) -> &'static str {
     RefusalCode::ALL
         .iter()
         .map(|c| c.as_str())
-        .chain([crate::bank_transfer::NOT_RECEIVED, crate::bank_transfer::NOT_SENT])
+        .chain([
+            crate::bank_transfer::NOT_RECEIVED,
+            crate::bank_transfer::NOT_SENT,
+        ])
         .find(|known| *known == code)
         .unwrap_or("bank_refused")
 }

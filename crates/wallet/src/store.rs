@@ -82,13 +82,12 @@ pub(crate) async fn wallet_account(
     member: &MemberId,
     currency: Currency,
 ) -> Result<Option<String>, WalletError> {
-    let row = sqlx::query(
-        "SELECT ledger_account_id FROM wallets WHERE member_id = $1 AND currency = $2",
-    )
-    .bind(member.as_str())
-    .bind(currency.code())
-    .fetch_optional(db.pool())
-    .await?;
+    let row =
+        sqlx::query("SELECT ledger_account_id FROM wallets WHERE member_id = $1 AND currency = $2")
+            .bind(member.as_str())
+            .bind(currency.code())
+            .fetch_optional(db.pool())
+            .await?;
     Ok(row.map(|row| row.try_get(0)).transpose()?)
 }
 

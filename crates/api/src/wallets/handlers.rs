@@ -13,8 +13,8 @@ use banking::{AccountNumber, BankAccount, BankCode, HolderName, InvalidValue};
 use membership::{Email, MemberId, Phone};
 use money::Currency;
 use wallet::{
-    ChargeRequest, Movement, OperationState, PayoutRequest, Recipient, RequestKey,
-    TransferRequest, WalletError, WithdrawRequest,
+    ChargeRequest, Movement, OperationState, PayoutRequest, Recipient, RequestKey, TransferRequest,
+    WalletError, WithdrawRequest,
 };
 
 use super::views::{
@@ -375,7 +375,9 @@ fn request_key(context: Option<&IdempotencyContext>) -> Result<RequestKey, ApiEr
 
 fn path_currency(code: &str) -> Result<Currency, ApiError> {
     let currency = Currency::parse(code).map_err(|_| {
-        ApiError::CurrencyUnknown("currency: expected a supported ISO 4217 code such as \"KRW\"".into())
+        ApiError::CurrencyUnknown(
+            "currency: expected a supported ISO 4217 code such as \"KRW\"".into(),
+        )
     })?;
     Ok(wallet::wallet_currency(currency)?)
 }
@@ -417,9 +419,13 @@ async fn history(
         .cursor
         .as_deref()
         .map(|cursor| {
-            cursor.parse::<i64>().ok().filter(|seq| *seq >= 1).ok_or_else(|| {
-                ApiError::InvalidRequest("cursor is not a cursor this API returned".into())
-            })
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|seq| *seq >= 1)
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest("cursor is not a cursor this API returned".into())
+                })
         })
         .transpose()?;
     let page = state
@@ -434,11 +440,7 @@ async fn history(
 
 /// The member a staff-or-owner route names, after the ownership rule: another member's id
 /// answers `wallet_not_found`, as an id that names nobody does.
-async fn owned_member(
-    state: &AppState,
-    caller: &Caller,
-    raw: &str,
-) -> Result<MemberId, ApiError> {
+async fn owned_member(state: &AppState, caller: &Caller, raw: &str) -> Result<MemberId, ApiError> {
     let member = match MemberId::parse(raw) {
         Some(id) => match state.members.get(&id).await {
             Ok(member) => Some(member.id),
