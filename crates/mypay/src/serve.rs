@@ -107,12 +107,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     // Built before announcing the address, so that a client (or a signal) that acts on the
-    // announcement finds the server serving.
+    // announcement finds the server serving (and able to stop gracefully).
     let app = api::router(state);
+    let shutdown = shutdown_signal();
     println!("listening on http://{address}");
     tracing::info!(%address, "listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
     tracing::info!("shutting down: draining the ledger writer");
@@ -175,24 +176,30 @@ async fn sweep_expired_holds(ledger: Arc<Ledger>) {
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before exit.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    // The SIGTERM handler is installed now, not when the future is first polled, so that a
+    // signal sent right after the server announced itself stops it gracefully.
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 
