@@ -38,6 +38,9 @@ pub enum Command {
     /// Run the sandbox bank: a stand-in bank with its own accounts, an open-banking shaped
     /// API and fault injection.
     SandboxBank(SandboxBankArgs),
+    /// Run the sandbox PSP: a stand-in card processor speaking the Toss Payments API, with test
+    /// card tokens that approve, decline, time out or lose the reply.
+    SandboxPsp(SandboxPspArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +260,31 @@ pub struct SandboxBankArgs {
     /// Statement lines per page (1-500).
     #[arg(long, default_value_t = banking::sandbox::STATEMENT_PAGE_SIZE_DEFAULT)]
     pub statement_page_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxPspArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(
+        long,
+        env = "MYPAY_SANDBOX_PSP_LISTEN",
+        default_value = "127.0.0.1:8091"
+    )]
+    pub listen: String,
+    /// Directory for the sandbox's own database; created when missing.
+    #[arg(
+        long,
+        env = "MYPAY_SANDBOX_PSP_DATA",
+        default_value = "./sandbox-psp-data"
+    )]
+    pub data: std::path::PathBuf,
+    /// The secret key clients must present (HTTP Basic, as the Toss API takes it); when unset,
+    /// any credentials are accepted.
+    #[arg(long, env = "MYPAY_SANDBOX_PSP_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// How long the `timeout` and `lost_reply` test cards withhold their reply, in milliseconds.
+    #[arg(long, default_value_t = psp::sandbox::HOLD_DEFAULT.as_millis() as u64)]
+    pub hold_ms: u64,
 }
 
 fn parse_institution(value: &str) -> Result<InstitutionCode, String> {

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod sandbox_bank;
+mod sandbox_psp;
 mod serve;
 
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
             Command::Check(args) => serve::check(args).await,
             Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
             Command::SandboxBank(args) => sandbox_bank::run(args).await,
+            Command::SandboxPsp(args) => sandbox_psp::run(args).await,
         }
     });
     match result {
