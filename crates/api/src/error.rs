@@ -13,6 +13,8 @@ use ledger::LedgerError;
 use membership::MemberError;
 use serde::Serialize;
 use utoipa::ToSchema;
+use wallet::bank_transfer::TransferError;
+use wallet::WalletError;
 
 use crate::request_id;
 
@@ -73,6 +75,9 @@ pub enum ApiError {
     /// Linked accounts refused the request, or the bank or the database could not be reached.
     #[error(transparent)]
     BankAccount(#[from] BankAccountError),
+    /// The wallet refused the request or could not finish it.
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -130,6 +135,7 @@ impl ApiError {
             ApiError::Ledger(error) => ledger_status(error),
             ApiError::Member(error) => member_status(error),
             ApiError::BankAccount(error) => bank_account_status(error),
+            ApiError::Wallet(error) => wallet_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -155,6 +161,7 @@ impl ApiError {
             ApiError::Ledger(error) => error.code(),
             ApiError::Member(error) => error.code(),
             ApiError::BankAccount(error) => error.code(),
+            ApiError::Wallet(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -192,16 +199,24 @@ impl ApiError {
             | ApiError::Member(MemberError::Ledger(LedgerError::Storage(_)))
             | ApiError::BankAccount(BankAccountError::Storage(_))
             | ApiError::BankAccount(BankAccountError::Ledger(LedgerError::Storage(_)))
-            | ApiError::BankAccount(BankAccountError::Member(MemberError::Storage(_))) => {
-                "the database is unavailable; retry later".to_owned()
-            }
+            | ApiError::BankAccount(BankAccountError::Member(MemberError::Storage(_)))
+            | ApiError::Wallet(
+                WalletError::Storage(_)
+                | WalletError::Ledger(LedgerError::Storage(_))
+                | WalletError::Member(MemberError::Storage(_))
+                | WalletError::Transfer(
+                    TransferError::Storage(_) | TransferError::Ledger(LedgerError::Storage(_)),
+                ),
+            ) => "the database is unavailable; retry later".to_owned(),
             ApiError::Internal(_)
             | ApiError::Member(MemberError::Internal(_))
             | ApiError::BankAccount(BankAccountError::Internal(_))
             | ApiError::BankAccount(BankAccountError::Keys(_))
-            | ApiError::BankAccount(BankAccountError::Member(MemberError::Internal(_))) => {
-                "an internal error occurred".to_owned()
-            }
+            | ApiError::BankAccount(BankAccountError::Member(MemberError::Internal(_)))
+            | ApiError::Wallet(
+                WalletError::Internal(_)
+                | WalletError::Transfer(TransferError::NotFound(_) | TransferError::Corrupt(_)),
+            ) => "an internal error occurred".to_owned(),
             ApiError::Status(status) => {
                 format!(
                     "the request failed: {}",
@@ -301,6 +316,40 @@ fn bank_account_status(error: &BankAccountError) -> StatusCode {
         }
         BankAccountError::Member(error) => member_status(error),
         BankAccountError::Ledger(error) => ledger_status(error),
+    }
+}
+
+/// Maps every wallet refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`].
+fn wallet_status(error: &WalletError) -> StatusCode {
+    match error {
+        WalletError::AmountInvalid
+        | WalletError::AmountOutOfRange
+        | WalletError::CurrencyUnsupported(_)
+        | WalletError::InsufficientFunds { .. }
+        | WalletError::LimitExceeded { .. }
+        | WalletError::TransferToSelf
+        | WalletError::InvalidBankField { .. }
+        | WalletError::BankAccountNotFound
+        | WalletError::HolderNameMismatch { .. }
+        | WalletError::BankRefused { .. }
+        | WalletError::RequestKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        WalletError::Funding(error) if error.is_not_found() => StatusCode::NOT_FOUND,
+        WalletError::Funding(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        WalletError::RecipientNotFound
+        | WalletError::WalletNotFound(_)
+        | WalletError::MoneyTxNotFound(_) => StatusCode::NOT_FOUND,
+        WalletError::MemberNotActive(_) => StatusCode::CONFLICT,
+        WalletError::BankUnavailable | WalletError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        WalletError::Ledger(error) | WalletError::Transfer(TransferError::Ledger(error)) => {
+            ledger_status(error)
+        }
+        WalletError::Transfer(TransferError::Storage(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        WalletError::Transfer(TransferError::NotFound(_) | TransferError::Corrupt(_)) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        WalletError::Member(error) => member_status(error),
+        WalletError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -26,19 +26,21 @@ mod openapi;
 mod pagination;
 mod request_id;
 mod time;
+mod wallets;
 
 use std::sync::Arc;
 
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use axum::http::Request;
 use axum::{Extension, Router};
-use banking::BankGateway;
+use banking::{BankFees, BankGateway};
 use membership::Members;
 use metrics_exporter_prometheus::PrometheusHandle;
 use storage::Db;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use wallet::{FundingAccounts, Wallets};
 
 pub use crate::api_keys::ensure_admin_key;
 pub use crate::auth::{AdminCaller, Caller, MemberCaller, Role, Secret};
@@ -46,6 +48,7 @@ pub use crate::error::{ApiError, ErrorBody, ErrorDetail};
 pub use crate::metrics::metrics_handle;
 pub use crate::middleware::REQUEST_TIMEOUT;
 pub use membership::MemberConfig;
+pub use wallet::WalletConfig;
 
 /// The default request body limit: ample for a 64-leg transaction with metadata.
 pub const BODY_LIMIT_BYTES_DEFAULT: usize = 64 * 1024;
@@ -64,6 +67,9 @@ pub struct ApiConfig {
     pub members: MemberConfig,
     /// Linked accounts: the account-number keys, the partner bank, limits and fees.
     pub bank_accounts: BankAccountConfig,
+    /// Wallet limits and the auto top-up unit; checked by [`WalletConfig::validate`] where
+    /// they are read from configuration.
+    pub wallet: WalletConfig,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +78,7 @@ impl Default for ApiConfig {
             body_limit_bytes: BODY_LIMIT_BYTES_DEFAULT,
             members: MemberConfig::default(),
             bank_accounts: BankAccountConfig::new(Arc::new(ephemeral_account_keys())),
+            wallet: WalletConfig::default(),
         }
     }
 }
@@ -85,6 +92,7 @@ impl ApiConfig {
                 .clamp(BODY_LIMIT_BYTES_MIN, BODY_LIMIT_BYTES_MAX),
             members: self.members,
             bank_accounts: self.bank_accounts,
+            wallet: self.wallet,
         }
     }
 }
@@ -106,15 +114,19 @@ pub struct AppState {
     /// Linked bank accounts (charge and partner accounts, verification, debit consent). It
     /// holds the bank gateway; services that call the bank get it when they are built here.
     pub(crate) bank_accounts: Arc<BankAccounts>,
+    /// The one way to the bank, kept to rebuild the wallets with another funding port.
+    pub(crate) bank: Arc<dyn BankGateway>,
+    pub(crate) wallets: Wallets,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
 }
 
 impl AppState {
-    /// Bundles the services; the configuration is bounded here. Membership and linked accounts
-    /// run on the same database and read time from the ledger's clock; `bank` is the one way
-    /// to the bank (the in-process sandbox by default, or a bank at `--bank-url`).
+    /// Bundles the services; the configuration is bounded here. Membership, linked accounts
+    /// and wallets run on the same database and read time from the ledger's clock; `bank` is
+    /// the one way to the bank (the in-process sandbox by default, or a bank at `--bank-url`),
+    /// and wallets find members' bank accounts through the linked-accounts service.
     pub fn new(
         ledger: Arc<::ledger::Ledger>,
         db: Db,
@@ -128,13 +140,24 @@ impl AppState {
             db.clone(),
             ledger.clone(),
             members.clone(),
-            bank,
+            bank.clone(),
             config.bank_accounts.clone(),
         ));
+        let wallets = Wallets::new(
+            db.clone(),
+            ledger.clone(),
+            members.clone(),
+            bank.clone(),
+            bank_accounts.clone(),
+            BankFees::default(),
+            config.wallet,
+        );
         AppState {
             ledger,
             members,
             bank_accounts,
+            bank,
+            wallets,
             db,
             metrics,
             config,
@@ -145,6 +168,27 @@ impl AppState {
     /// (resolving micro-deposits whose outcome nobody asked about again).
     pub fn bank_accounts(&self) -> Arc<BankAccounts> {
         self.bank_accounts.clone()
+    }
+
+    /// The same state with wallets that find members' bank accounts through `funding` instead
+    /// of the linked-accounts service: for tests of the wallet on its own, whose members' bank
+    /// accounts are opened at the sandbox bank with a consent registered directly.
+    pub fn with_funding_accounts(mut self, funding: Arc<dyn FundingAccounts>) -> AppState {
+        self.wallets = Wallets::new(
+            self.db.clone(),
+            self.ledger.clone(),
+            self.members.clone(),
+            self.bank.clone(),
+            funding,
+            BankFees::default(),
+            self.config.wallet,
+        );
+        self
+    }
+
+    /// The wallet service, for the background resolver that `mypay serve` runs.
+    pub fn wallets(&self) -> &Wallets {
+        &self.wallets
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -179,6 +223,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(ledger::routes())
         .merge(members::routes())
         .merge(bank_accounts::routes())
+        .merge(wallets::routes())
         .merge(api_keys::routes())
 }
 

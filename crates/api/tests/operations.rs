@@ -183,6 +183,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/bank-accounts/{id}/verify"),
     ("POST", "/v1/bank-accounts/{id}/consent"),
     ("POST", "/v1/bank-accounts/{id}/consent/confirm"),
+    ("GET", "/v1/wallets"),
+    ("GET", "/v1/wallets/{currency}"),
+    ("GET", "/v1/wallets/{currency}/history"),
+    ("GET", "/v1/wallets/{currency}/transactions/{id}"),
+    ("POST", "/v1/wallets/{currency}/charges"),
+    ("POST", "/v1/wallets/{currency}/withdrawals"),
+    ("POST", "/v1/wallets/{currency}/payouts"),
+    ("GET", "/v1/members/{member_id}/wallets/{currency}"),
+    ("GET", "/v1/members/{member_id}/wallets/{currency}/history"),
+    ("POST", "/v1/transfers"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

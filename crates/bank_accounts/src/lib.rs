@@ -11,7 +11,8 @@
 //! key of a rotating keyring), with an HMAC blind index for uniqueness and the last four digits
 //! for masking; they leave this crate in full only in the member's own linking, verification
 //! and consent answers ([`Disclosed`], [`ConsentSession`]) and to the bank and the wallet
-//! ([`ChargeSource`], [`WithdrawalTarget`]). Codes are stored only as keyed digests. The 1-won
+//! (`wallet::ChargeSource`, `wallet::WithdrawalTarget`, through the wallet's `FundingAccounts`
+//! port, which [`BankAccounts`] implements). Codes are stored only as keyed digests. The 1-won
 //! deposit is stored before it is sent, resolved by inquiry when its outcome is unknown, and
 //! booked once under an id derived from its own. This crate knows no HTTP.
 
@@ -20,6 +21,7 @@
 mod deposit;
 mod domain;
 mod error;
+mod funding;
 mod id;
 mod keys;
 mod link;
@@ -33,9 +35,7 @@ pub use domain::{
 pub use error::BankAccountError;
 pub use id::{BankAccountId, DepositId};
 pub use keys::{AccountKeys, KeyError, KeyId, Sealed, KEYRING_KEYS_MAX, KEY_BYTES, KEY_ID_LEN_MAX};
-pub use link::{
-    ChargeSource, ConsentSession, Disclosed, LinkedAccount, VerificationProgress, WithdrawalTarget,
-};
+pub use link::{ConsentSession, Disclosed, LinkedAccount, VerificationProgress};
 pub use service::{
     parse_account, BankAccountConfig, BankAccounts, ARS_ATTEMPTS_MAX, ARS_TTL_S,
     CHARGE_ACCOUNTS_MAX_DEFAULT, CODE_ATTEMPTS_MAX, CODE_TTL_S, DEPOSITS_PER_LINK_MAX,

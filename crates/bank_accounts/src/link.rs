@@ -1,6 +1,6 @@
 //! Linked accounts as the service hands them out, and what the wallet asks for.
 
-use banking::{AccountNumber, BankAccount, BankCode, HolderName, PayerNumber};
+use banking::{AccountNumber, BankCode, HolderName};
 use ledger::Micros;
 use membership::MemberId;
 
@@ -57,22 +57,6 @@ pub struct ConsentSession {
     pub account_number: AccountNumber,
     pub ars_code: DigitCode,
     pub expires_at: Micros,
-}
-
-/// The account a charge collects from: active (verified, with a registered debit consent).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChargeSource {
-    pub bank_account_id: String,
-    pub account: BankAccount,
-    pub payer_number: PayerNumber,
-}
-
-/// The account a withdrawal pays out to: verified as the member's own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WithdrawalTarget {
-    pub bank_account_id: String,
-    pub account: BankAccount,
-    pub holder_name: HolderName,
 }
 
 /// The masked form of an account number from its last four digits.

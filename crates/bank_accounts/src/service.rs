@@ -11,6 +11,7 @@ use banking::{
 use ledger::{Clock, Ledger, Micros, Page};
 use membership::{MemberId, MemberStatus, Members};
 use storage::Db;
+use wallet::{ChargeSource, WithdrawalTarget};
 
 use crate::deposit::Books;
 use crate::domain::{
@@ -20,10 +21,7 @@ use crate::domain::{
 use crate::error::BankAccountError;
 use crate::id::BankAccountId;
 use crate::keys::AccountKeys;
-use crate::link::{
-    last4, masked, ChargeSource, ConsentSession, Disclosed, LinkedAccount, VerificationProgress,
-    WithdrawalTarget,
-};
+use crate::link::{last4, masked, ConsentSession, Disclosed, LinkedAccount, VerificationProgress};
 use crate::store::{self, LinkRow, NewLinkRow};
 
 pub(crate) const MICROS_PER_S: i64 = 1_000_000;

@@ -156,6 +156,20 @@ impl Members {
         Ok(self.stored(id).await?.member)
     }
 
+    /// The active member with this email address, if any: how a transfer finds its recipient.
+    pub async fn find_active_by_email(&self, email: &Email) -> Result<Option<Member>, MemberError> {
+        Ok(store::active_member_by_email(&self.db, email)
+            .await?
+            .map(|stored| stored.member))
+    }
+
+    /// The active member with this phone number, if any.
+    pub async fn find_active_by_phone(&self, phone: &Phone) -> Result<Option<Member>, MemberError> {
+        Ok(store::active_member_by_phone(&self.db, phone)
+            .await?
+            .map(|stored| stored.member))
+    }
+
     /// Changes name, email address, phone number or password. A new password needs the
     /// current one, and revokes every session of the member, the current one included: every
     /// device must log in again with the new password.

@@ -108,6 +108,14 @@ pub(crate) async fn active_member_by_email(
     member_where(db, "email = $1 AND status = 'active'", email.as_str()).await
 }
 
+/// The active member with this phone number, if any.
+pub(crate) async fn active_member_by_phone(
+    db: &Db,
+    phone: &Phone,
+) -> Result<Option<StoredMember>, MemberError> {
+    member_where(db, "phone = $1 AND status = 'active'", phone.as_str()).await
+}
+
 /// The member matching a fixed condition with one parameter; both lookups are unique.
 async fn member_where(
     db: &Db,

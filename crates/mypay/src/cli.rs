@@ -152,6 +152,8 @@ pub struct ServeArgs {
     pub bank: BankArgs,
     #[command(flatten)]
     pub account_keys: AccountKeyArgs,
+    #[command(flatten)]
+    pub wallet: WalletArgs,
 }
 
 /// The keys that seal account numbers at rest, and the partner bank.
@@ -198,6 +200,44 @@ impl std::fmt::Debug for SecretArg {
 
 fn parse_secret(value: &str) -> Result<SecretArg, String> {
     Ok(SecretArg(value.to_owned()))
+}
+
+/// Wallet limits and automatic top-up, in won. The defaults are the Korean caps on prepaid
+/// money (2,000,000 won held, and charged or sent per transaction and per day).
+#[derive(Debug, Args)]
+pub struct WalletArgs {
+    /// Automatic top-up charges the shortfall rounded up to a multiple of this.
+    #[arg(long, env = "MYPAY_AUTO_TOP_UP_UNIT", default_value_t = wallet::AUTO_TOP_UP_UNIT_WON_DEFAULT)]
+    pub auto_top_up_unit: i64,
+    /// The most a wallet may hold, counting charges still in flight.
+    #[arg(long, env = "MYPAY_WALLET_MAX_BALANCE", default_value_t = wallet::MAX_BALANCE_WON_DEFAULT)]
+    pub wallet_max_balance: i64,
+    /// The most one charge, withdrawal, payout or transfer may move.
+    #[arg(long, env = "MYPAY_WALLET_PER_TRANSACTION_LIMIT", default_value_t = wallet::PER_TRANSACTION_WON_DEFAULT)]
+    pub wallet_per_transaction_limit: i64,
+    /// The most a member may charge in one KST day.
+    #[arg(long, env = "MYPAY_WALLET_DAILY_CHARGE_LIMIT", default_value_t = wallet::DAILY_CHARGE_WON_DEFAULT)]
+    pub wallet_daily_charge_limit: i64,
+    /// The most a member may send out (withdrawals, payouts, transfers) in one KST day.
+    #[arg(long, env = "MYPAY_WALLET_DAILY_OUTGOING_LIMIT", default_value_t = wallet::DAILY_OUTGOING_WON_DEFAULT)]
+    pub wallet_daily_outgoing_limit: i64,
+}
+
+impl WalletArgs {
+    /// The configuration, refused when a value is outside 1 to 999,999,999,999 won.
+    pub fn config(&self) -> Result<wallet::WalletConfig, String> {
+        let config = wallet::WalletConfig {
+            limits: wallet::Limits {
+                max_balance: self.wallet_max_balance,
+                per_transaction: self.wallet_per_transaction_limit,
+                daily_charge: self.wallet_daily_charge_limit,
+                daily_outgoing: self.wallet_daily_outgoing_limit,
+            },
+            auto_top_up_unit: self.auto_top_up_unit,
+        };
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 /// Which bank mypay talks to: a bank's open-banking API at `--bank-url`, or, when that is not

@@ -14,6 +14,8 @@ use banking::{BankAccount, BankGateway, HttpBank, HttpBankConfig};
 
 use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ServeArgs};
 
+/// How often the wallet's resolver finishes movements whose bank outcome was unknown.
+const WALLET_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often pending holds past their expiry are released.
 const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Holds released per sweep, so one sweep cannot monopolise the writer.
@@ -105,6 +107,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             partner_bank_code: args.account_keys.partner_bank_code,
             ..BankAccountConfig::new(Arc::new(keys))
         },
+        wallet: args.wallet.config().map_err(anyhow::Error::msg)?,
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
     let state = api::AppState::new(
@@ -115,19 +118,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config,
     );
     let deposit_sweeper = tokio::spawn(settle_pending_deposits(state.bank_accounts()));
+    let resolver = tokio::spawn(resolve_wallet_movements(state.wallets().clone()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    // Built before announcing the address, so that a client (or a signal) that acts on the
+    // announcement finds the server serving (and able to stop gracefully).
+    let app = api::router(state);
+    let shutdown = shutdown_signal();
     println!("listening on http://{address}");
     tracing::info!(%address, "listening");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
     tracing::info!("shutting down: draining the ledger writer");
     sweeper.abort();
     deposit_sweeper.abort();
+    resolver.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -290,24 +299,58 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before exit.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    // The SIGTERM handler is installed now, not when the future is first polled, so that a
+    // signal sent right after the server announced itself stops it gracefully.
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    }
+}
+
+/// Finishes wallet movements whose bank outcome was still unknown when their request answered:
+/// one resolver pass every few seconds, until the server stops.
+async fn resolve_wallet_movements(wallets: wallet::Wallets) {
+    // The first pass waits one interval: startup has enough to do, and nothing is lost.
+    let start = tokio::time::Instant::now() + WALLET_RESOLVE_INTERVAL;
+    let mut interval = tokio::time::interval_at(start, WALLET_RESOLVE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match wallets
+            .resolve_pending(wallet::RESOLVE_MIN_AGE, wallet::RESOLVE_BATCH_MAX)
+            .await
+        {
+            Ok(pass) if pass.examined > 0 => {
+                tracing::info!(
+                    examined = pass.examined,
+                    finished = pass.finished,
+                    "wallet resolver pass"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(code = error.code(), %error, "wallet resolver pass failed")
+            }
+        }
     }
 }
 

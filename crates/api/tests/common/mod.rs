@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod funding;
+
 use std::sync::Arc;
 
 use api::{ApiConfig, AppState, Secret};
@@ -26,6 +28,10 @@ pub struct TestApp {
     pub bank: SandboxHandle,
     /// The sandbox bank's data directory, removed when the test ends.
     pub bank_dir: tempfile::TempDir,
+    /// The wallet service the server runs, to call resolver passes directly.
+    pub wallets: wallet::Wallets,
+    /// The members' linked accounts the wallets see.
+    pub funding: Arc<funding::TestFunding>,
 }
 
 /// Starts the application on `127.0.0.1:0` against a fresh database.
@@ -73,13 +79,17 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         bank.master_account().clone(),
     ))
     .expect("bank client");
+    let gateway: Arc<dyn banking::BankGateway> = Arc::new(gateway);
+    let funding = Arc::new(funding::TestFunding::new(gateway.clone()));
     let state = AppState::new(
         ledger.clone(),
         db.db.clone(),
-        Arc::new(gateway),
+        gateway,
         api::metrics_handle(),
         config,
-    );
+    )
+    .with_funding_accounts(funding.clone());
+    let wallets = state.wallets().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -97,6 +107,8 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         db,
         bank,
         bank_dir,
+        wallets,
+        funding,
     }
 }
 

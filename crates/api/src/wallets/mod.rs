@@ -1,0 +1,35 @@
+//! Wallets over HTTP: the caller's balances and history, charges, withdrawals, payouts to any
+//! bank account, and transfers between members.
+//!
+//! `/v1/wallets…` and `/v1/transfers` are about the calling member: they need a session token,
+//! and API keys get 403. `/v1/members/{member_id}/wallets/…` serves the member themself and
+//! admin and platform keys under the ownership rule; another member gets 404
+//! `wallet_not_found`. Every money-moving POST requires an `Idempotency-Key`.
+
+mod handlers;
+mod views;
+
+use axum::middleware::from_fn;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::idempotency;
+use crate::AppState;
+
+/// The routes of this module; the money-moving ones behind the idempotency layer.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    let money_moving = OpenApiRouter::new()
+        .routes(routes!(handlers::charge))
+        .routes(routes!(handlers::withdraw))
+        .routes(routes!(handlers::payout))
+        .routes(routes!(handlers::transfer))
+        .route_layer(from_fn(idempotency::enforce));
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list_wallets))
+        .routes(routes!(handlers::get_wallet))
+        .routes(routes!(handlers::get_history))
+        .routes(routes!(handlers::get_money_tx))
+        .routes(routes!(handlers::get_member_wallet))
+        .routes(routes!(handlers::get_member_history))
+        .merge(money_moving)
+}
