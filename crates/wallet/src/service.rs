@@ -574,25 +574,39 @@ impl Wallets {
                 .await?;
             return Err(error);
         }
+        let order = TransferOrder::Collect {
+            from: source.account.clone(),
+            payer_number: source.payer_number,
+            memo: memo("마이페이 충전")?,
+            master_memo: master_memo("charge", &op.id)?,
+        };
+        let transfer = self
+            .send_transfer(&op, transfer_amount, &source.account, order)
+            .await?;
+        self.settle(&op, &transfer).await
+    }
+
+    /// Records the operation's bank transfer before anything is sent, ties it to the operation
+    /// (so that the resolver finds it after a crash), and sends it.
+    async fn send_transfer(
+        &self,
+        op: &Operation,
+        amount: TransferAmount,
+        account: &BankAccount,
+        order: TransferOrder,
+    ) -> Result<BankTransfer, WalletError> {
         let transfers = &self.inner.transfers;
         let transfer = transfers
             .prepare(
                 TRANSFER_OWNER,
                 op.id.as_str(),
-                TransferKind::Collect,
-                transfer_amount,
-                &source.account,
+                order.kind(),
+                amount,
+                account,
             )
             .await?;
         store::set_bank_transfer(&self.inner.db, &op.id, &transfer.id).await?;
-        let order = TransferOrder::Collect {
-            from: source.account,
-            payer_number: source.payer_number,
-            memo: memo("마이페이 충전")?,
-            master_memo: master_memo("charge", &op.id)?,
-        };
-        let transfer = transfers.send(transfer, order).await?;
-        self.settle(&op, &transfer).await
+        Ok(transfers.send(transfer, order).await?)
     }
 
     /// Holds the member's money, pays it out at the bank, and posts on success.
@@ -628,23 +642,14 @@ impl Wallets {
                 return Err(error);
             }
         };
-        let transfers = &self.inner.transfers;
-        let transfer = transfers
-            .prepare(
-                TRANSFER_OWNER,
-                op.id.as_str(),
-                TransferKind::Payout,
-                transfer_amount,
-                &outgoing.account,
-            )
-            .await?;
-        store::set_bank_transfer(&self.inner.db, &op.id, &transfer.id).await?;
         let order = TransferOrder::Payout {
-            to: outgoing.account,
+            to: outgoing.account.clone(),
             memo: memo(&format!("마이페이 {}", op.member_label))?,
             master_memo: master_memo(outgoing.kind.as_str(), &op.id)?,
         };
-        let transfer = transfers.send(transfer, order).await?;
+        let transfer = self
+            .send_transfer(&op, transfer_amount, &outgoing.account, order)
+            .await?;
         let op = self.settle(&op, &transfer).await?;
         refuse_failed(&op)?;
         self.movement(&member.id, op, top_up).await
