@@ -40,7 +40,7 @@ use storage::Db;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wallet::{FundingAccounts, Wallets};
+use wallet::Wallets;
 
 pub use crate::api_keys::ensure_admin_key;
 pub use crate::auth::{AdminCaller, Caller, MemberCaller, Role, Secret};
@@ -114,8 +114,6 @@ pub struct AppState {
     /// Linked bank accounts (charge and partner accounts, verification, debit consent). It
     /// holds the bank gateway; services that call the bank get it when they are built here.
     pub(crate) bank_accounts: Arc<BankAccounts>,
-    /// The one way to the bank, kept to rebuild the wallets with another funding port.
-    pub(crate) bank: Arc<dyn BankGateway>,
     pub(crate) wallets: Wallets,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
@@ -147,7 +145,7 @@ impl AppState {
             db.clone(),
             ledger.clone(),
             members.clone(),
-            bank.clone(),
+            bank,
             bank_accounts.clone(),
             BankFees::default(),
             config.wallet,
@@ -156,7 +154,6 @@ impl AppState {
             ledger,
             members,
             bank_accounts,
-            bank,
             wallets,
             db,
             metrics,
@@ -168,22 +165,6 @@ impl AppState {
     /// (resolving micro-deposits whose outcome nobody asked about again).
     pub fn bank_accounts(&self) -> Arc<BankAccounts> {
         self.bank_accounts.clone()
-    }
-
-    /// The same state with wallets that find members' bank accounts through `funding` instead
-    /// of the linked-accounts service: for tests of the wallet on its own, whose members' bank
-    /// accounts are opened at the sandbox bank with a consent registered directly.
-    pub fn with_funding_accounts(mut self, funding: Arc<dyn FundingAccounts>) -> AppState {
-        self.wallets = Wallets::new(
-            self.db.clone(),
-            self.ledger.clone(),
-            self.members.clone(),
-            self.bank.clone(),
-            funding,
-            BankFees::default(),
-            self.config.wallet,
-        );
-        self
     }
 
     /// The wallet service, for the background resolver that `mypay serve` runs.

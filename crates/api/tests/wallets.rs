@@ -1,4 +1,5 @@
-//! Wallets over HTTP, black-box, against the in-process sandbox bank: charges, transfers
+//! Wallets over HTTP, black-box, against the in-process sandbox bank, with members' accounts
+//! linked through the API as members link them: charges, transfers
 //! between members, payouts to any account, withdrawals, auto top-up, limits, the bank's
 //! faults resolved to exactly one effect, concurrency, who may see what, and bad input.
 
@@ -9,7 +10,10 @@ use std::time::Duration;
 
 use api::{ApiConfig, WalletConfig};
 use banking::sandbox::{FaultKind, FaultOp, FaultRule};
-use common::{assert_error, send, spawn_app, spawn_app_with, TestApp, TestMember, ADMIN_KEY};
+use common::{
+    assert_error, link_active_account, send, spawn_app, spawn_app_with, TestApp, TestMember,
+    ADMIN_KEY,
+};
 use ledger::AccountCode;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -82,16 +86,15 @@ async fn bank_lines(app: &TestApp, number: &str) -> Vec<Value> {
     body["res_list"].as_array().unwrap().clone()
 }
 
-/// A member `n` with a bank account holding `balance` won, linked with a debit consent.
+/// A member `n` with a bank account holding `balance` won, linked through the API with a debit
+/// consent. The account opens with one won less: the 1-won verification deposit tops it up.
 async fn linked_member(app: &TestApp, n: u32, balance: i64) -> Linked {
     let member = app
         .member(&format!("m{n}@example.com"), &format!("010-2000-{n:04}"))
         .await;
     let account = format!("1100{n:08}");
-    open_account(app, &account, HOLDER, balance).await;
-    app.funding
-        .link(&member.id, BANK, &account, HOLDER, true)
-        .await;
+    open_account(app, &account, HOLDER, balance - 1).await;
+    link_active_account(app, &member, BANK, &account).await;
     Linked { member, account }
 }
 
@@ -182,17 +185,17 @@ async fn ledger_posted(app: &TestApp, code: &str) -> i64 {
 }
 
 /// The master account's mirror in the ledger equals what the bank's master account gained,
-/// and the fees booked are 300 won for each executed transfer.
+/// and the fees booked are 300 won for each executed transfer, the wallet's and the 1-won
+/// verification deposits of linking (one won each in `expense:account_verification`).
 async fn assert_master_agrees(app: &TestApp, executed_transfers: i64) {
     let bank_gain = master_balance(app).await - MASTER_OPENING;
     assert_eq!(ledger_posted(app, "asset:bank:master").await, bank_gain);
-    assert_eq!(
-        ledger_posted(app, "expense:bank_fees").await,
-        300 * executed_transfers
-    );
+    let deposits = ledger_posted(app, "expense:account_verification").await;
+    let fees = 300 * (executed_transfers + deposits);
+    assert_eq!(ledger_posted(app, "expense:bank_fees").await, fees);
     assert_eq!(
         ledger_posted(app, "liability:bank:fees_payable").await,
-        300 * executed_transfers
+        fees
     );
     let report = ledger::check(app.ledger.db()).await.expect("check");
     assert!(report.is_ok(), "{report}");
@@ -791,9 +794,11 @@ async fn concurrent_transfers_and_payouts_never_overdraw_and_conserve_money() {
     }
     let paid_out = bank_balance(&app, "220000000001").await;
     assert_eq!(received + paid_out, 100_000, "conserved");
+    // The master account gained the charge, less what was paid out and the won that verified
+    // the linked account.
     assert_eq!(
         ledger_posted(&app, "asset:bank:master").await,
-        100_000 - paid_out
+        100_000 - paid_out - 1
     );
     let report = ledger::check(app.ledger.db()).await.expect("check");
     assert!(report.is_ok(), "{report}");

@@ -2,8 +2,6 @@
 
 #![allow(dead_code)]
 
-pub mod funding;
-
 use std::sync::Arc;
 
 use api::{ApiConfig, AppState, Secret};
@@ -30,8 +28,6 @@ pub struct TestApp {
     pub bank_dir: tempfile::TempDir,
     /// The wallet service the server runs, to call resolver passes directly.
     pub wallets: wallet::Wallets,
-    /// The members' linked accounts the wallets see.
-    pub funding: Arc<funding::TestFunding>,
 }
 
 /// Starts the application on `127.0.0.1:0` against a fresh database.
@@ -80,15 +76,13 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
     ))
     .expect("bank client");
     let gateway: Arc<dyn banking::BankGateway> = Arc::new(gateway);
-    let funding = Arc::new(funding::TestFunding::new(gateway.clone()));
     let state = AppState::new(
         ledger.clone(),
         db.db.clone(),
         gateway,
         api::metrics_handle(),
         config,
-    )
-    .with_funding_accounts(funding.clone());
+    );
     let wallets = state.wallets().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -108,7 +102,6 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         bank,
         bank_dir,
         wallets,
-        funding,
     }
 }
 
@@ -333,4 +326,55 @@ pub async fn send(builder: RequestBuilder) -> (StatusCode, Value) {
 
 pub fn method(name: &str) -> Method {
     Method::from_bytes(name.as_bytes()).expect("method")
+}
+
+/// Links `number` at `bank_code` for `member` the way a member does, through the API: link
+/// (holder-name check and 1-won deposit), read the code from the deposit's memo on the sandbox
+/// bank's statement, verify, start the debit consent and confirm its ARS digits. The account
+/// must exist at the sandbox bank in the member's name. Returns the linked account's id, active.
+pub async fn link_active_account(
+    app: &TestApp,
+    member: &TestMember,
+    bank_code: &str,
+    number: &str,
+) -> String {
+    let (status, body) = send(
+        app.bearer(&member.token, Method::POST, "/v1/bank-accounts")
+            .json(&json!({"bank_code": bank_code, "account_number": number})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().expect("link id").to_owned();
+    let (status, statement) = send(app.client.get(format!(
+        "{}/admin/accounts/{bank_code}/{number}/transactions",
+        app.bank.base_url()
+    )))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{statement}");
+    let memo = statement["res_list"][0]["print_content"]
+        .as_str()
+        .expect("the deposit's memo");
+    let code = memo
+        .strip_prefix("MYPAY ")
+        .expect("the memo carries the code");
+    let step = |path: String, body: Value| async move {
+        let (status, answer) =
+            send(app.bearer(&member.token, Method::POST, &path).json(&body)).await;
+        assert!(status.is_success(), "{path}: {status} {answer}");
+        answer
+    };
+    step(
+        format!("/v1/bank-accounts/{id}/verify"),
+        json!({"code": code}),
+    )
+    .await;
+    let session = step(format!("/v1/bank-accounts/{id}/consent"), json!({})).await;
+    let ars = session["ars_code"].as_str().expect("ARS digits").to_owned();
+    let active = step(
+        format!("/v1/bank-accounts/{id}/consent/confirm"),
+        json!({"code": ars}),
+    )
+    .await;
+    assert_eq!(active["status"], "active", "{active}");
+    id
 }
