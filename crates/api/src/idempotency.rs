@@ -259,6 +259,37 @@ pub async fn release(db: &Db, context: &IdempotencyContext) -> Result<(), sqlx::
     Ok(())
 }
 
+/// How long a completed key is kept by default: a client retrying a request retries within
+/// minutes; a day covers a retry after an outage without keeping every key forever.
+pub const RETENTION_DEFAULT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Keys forgotten per statement, so one sweep never holds a long write.
+const FORGET_BATCH: i64 = 1000;
+
+/// Forgets completed keys created before `before` (microseconds), at most `FORGET_BATCH` per
+/// statement until none is left; returns how many. Running claims are never forgotten: their
+/// request may still be under way. A key forgotten here no longer replays its response, but
+/// the services that move money keep their own record of each key (a wallet operation, a
+/// ledger transaction id), so a very late retry still finds the original movement.
+pub async fn forget_completed(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    let mut forgotten = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (scope, key) IN (\
+             SELECT scope, key FROM idempotency_keys \
+             WHERE state = 'done' AND created_at < $1 ORDER BY created_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(FORGET_BATCH)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+        forgotten += deleted;
+        if deleted < FORGET_BATCH as u64 {
+            return Ok(forgotten);
+        }
+    }
+}
+
 /// The middleware. Wrap every money-moving route in it with
 /// `route_layer(axum::middleware::from_fn(idempotency::enforce))`; it authenticates the caller
 /// (the key's scope) before anything else, so an anonymous request never touches the table.

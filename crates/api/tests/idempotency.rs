@@ -273,3 +273,45 @@ where
     }
     outputs
 }
+
+#[tokio::test]
+async fn forgotten_keys_run_afresh_and_still_move_money_once() {
+    let app = spawn_app().await;
+    let (wallet, bank) = funded_wallet(&app, "forget", "KRW", "10000").await;
+    let body = transfer_body(None, &wallet, &bank, "2500", "KRW");
+    let path = "/v1/ledger/transactions";
+    let (status, first, _) = keyed(&app, &app.admin_key, path, "late-1", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+
+    // A key still running is never forgotten; a completed one older than the cut-off is.
+    let later = app.ledger.now_micros() + 1;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, request_sha256, state, created_at, claimed_at) \
+         VALUES ('someone', 'in-flight', 'x', 'running', 0, 0)",
+    )
+    .execute(app.db.db.pool())
+    .await
+    .unwrap();
+    let forgotten = api::idempotency::forget_completed(&app.db.db, later)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM idempotency_keys")
+        .fetch_one(app.db.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "the running claim stays");
+
+    // The retry is no longer answered from the stored response (which said 201), but its
+    // transaction id comes from the key, so the ledger answers it with the stored transaction
+    // (200, replayed) and moves nothing again.
+    let (status, again, replayed) = keyed(&app, &app.admin_key, path, "late-1", &body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(replayed.as_deref(), Some("true"));
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(
+        history_len(&app, &wallet).await,
+        2,
+        "funding and one transfer"
+    );
+}

@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// How long a member's session lives after login, in seconds (300 to 2,592,000).
     #[arg(long, env = "MYPAY_SESSION_TTL_S", default_value_t = api::MemberConfig::default().session_ttl_s)]
     pub session_ttl_s: i64,
+    /// How long a completed Idempotency-Key is answered from its stored response, in hours
+    /// (1 to 720).
+    #[arg(long, env = "MYPAY_IDEMPOTENCY_RETENTION_H", default_value_t = api::idempotency::RETENTION_DEFAULT.as_secs() / 3600)]
+    pub idempotency_retention_h: u64,
     /// The admin API key to accept; when unset, one is created on first start and printed once.
     #[arg(
         long = "admin-api-key",

@@ -24,6 +24,10 @@ const HOLD_SWEEP_BATCH: i64 = 500;
 const DEPOSIT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// Deposits asked after per sweep.
 const DEPOSIT_SWEEP_BATCH: i64 = 50;
+/// How often completed idempotency keys past their retention are forgotten.
+const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// The shortest and longest retention of completed idempotency keys, in hours.
+const IDEMPOTENCY_RETENTION_H: std::ops::RangeInclusive<u64> = 1..=720;
 /// The id of the key a new key file starts with.
 const FIRST_KEY_ID: &str = "k1";
 
@@ -93,6 +97,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.writer.config(),
     ));
     let sweeper = tokio::spawn(sweep_expired_holds(ledger.clone()));
+    let retention_h = args.idempotency_retention_h.clamp(
+        *IDEMPOTENCY_RETENTION_H.start(),
+        *IDEMPOTENCY_RETENTION_H.end(),
+    );
+    let key_sweeper = tokio::spawn(forget_idempotency_keys(
+        db.clone(),
+        ledger.clone(),
+        Duration::from_secs(retention_h * 3600),
+    ));
     let keys = account_keys(&args.account_keys)?;
     tracing::info!(
         current_key = keys.current_key_id(),
@@ -135,6 +148,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("server error")?;
     tracing::info!("shutting down: draining the ledger writer");
     sweeper.abort();
+    key_sweeper.abort();
     deposit_sweeper.abort();
     resolver.abort();
     ledger.shutdown().await;
@@ -189,6 +203,22 @@ async fn sweep_expired_holds(ledger: Arc<Ledger>) {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "expired holds released"),
             Err(error) => tracing::warn!(%error, "hold expiry sweep failed; will retry"),
+        }
+    }
+}
+
+/// Forgets completed idempotency keys older than `retention`, forever, so that the table stays
+/// bounded by the traffic of one retention period.
+async fn forget_idempotency_keys(db: Db, ledger: Arc<Ledger>, retention: Duration) {
+    let retention_micros = i64::try_from(retention.as_micros()).expect("at most 720 hours");
+    let mut tick = tokio::time::interval(IDEMPOTENCY_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        let before = ledger.now_micros() - retention_micros;
+        match api::idempotency::forget_completed(&db, before).await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "idempotency keys past retention forgotten"),
+            Err(error) => tracing::warn!(%error, "idempotency key sweep failed; will retry"),
         }
     }
 }
