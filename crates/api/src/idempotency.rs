@@ -10,8 +10,13 @@
 //!   with `Idempotency-Replayed: true`.
 //! - Same key, different request: 422 `idempotency_key_reused`.
 //! - Same key while the first request is still running: 409 `idempotency_request_in_progress`.
-//! - A first request that ended in a server error (5xx), or was cancelled, leaves nothing
-//!   behind, so the retry runs afresh. Client errors (4xx) are stored like successes.
+//! - A first request that ended in a server error (5xx), or whose response is marked
+//!   `Cache-Control: no-store` (it shows an account number in full), leaves nothing behind, so
+//!   the retry runs afresh. Client errors (4xx) are stored like successes.
+//! - A request whose client went away or whose time ran out is not cancelled: it runs to its
+//!   end in a task of its own and stores its answer, which the retry then gets. Releasing its
+//!   claim instead would let the retry run beside it (a payout answered "limit exceeded" while
+//!   the first one pays, or the key reused for another body unnoticed).
 //!
 //! Claiming is one `INSERT … ON CONFLICT DO NOTHING`: of several concurrent requests exactly
 //! one inserts the row and runs, on both SQLite and PostgreSQL.
@@ -48,8 +53,8 @@ pub const IDEMPOTENCY_REPLAYED_HEADER: HeaderName = HeaderName::from_static("ide
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 
 /// How long a claim may stay `running` before it is presumed abandoned (its process died) and
-/// may be taken over. It is twice the request timeout, so a live request has always finished or
-/// been cancelled (which releases its claim) long before.
+/// may be taken over. It is twice the request timeout, so a live request has normally finished
+/// and stored its answer long before.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 /// The largest response body that is stored for replay; larger responses are not stored and
@@ -314,18 +319,32 @@ pub async fn enforce(
         Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
         Claim::Reused => return Err(ApiError::IdempotencyKeyReused),
     }
-    let mut guard = ReleaseOnDrop::new(state.db.clone(), context.clone());
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(context.clone());
-    let response = next.run(request).await;
-    let response = finish(&state, &context, response).await;
-    guard.disarm();
-    Ok(response)
+    // The request and the storing of its answer run in a task of their own, so that a client
+    // that goes away (or the request timeout) cannot stop them between the effect and the
+    // record of its answer.
+    let task = {
+        let (state, context) = (state.clone(), context.clone());
+        tokio::spawn(async move {
+            let response = next.run(request).await;
+            finish(&state, &context, response).await
+        })
+    };
+    match task.await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            release_logged(&state.db, &context).await;
+            Err(ApiError::Internal(format!(
+                "the request's task failed: {error}"
+            )))
+        }
+    }
 }
 
 /// Stores a finished response, or releases the claim when the response must not be replayed.
 async fn finish(state: &AppState, context: &IdempotencyContext, response: Response) -> Response {
-    if response.status().is_server_error() {
+    if response.status().is_server_error() || must_not_be_stored(&response) {
         release_logged(&state.db, context).await;
         return response;
     }
@@ -357,38 +376,25 @@ async fn finish(state: &AppState, context: &IdempotencyContext, response: Respon
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// A response marked `Cache-Control: no-store` (one that shows an account number in full) is
+/// never written to the key table: its claim is released instead, so a retry runs afresh and
+/// meets the resource's own uniqueness rules (a second link of the same account is refused).
+fn must_not_be_stored(response: &Response) -> bool {
+    response
+        .headers()
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| {
+            value
+                .split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
+        })
+}
+
 async fn release_logged(db: &Db, context: &IdempotencyContext) {
     if let Err(error) = release(db, context).await {
         tracing::error!(%error, scope = context.scope(), "releasing an idempotency claim failed");
-    }
-}
-
-/// Releases the claim if the request is cancelled (client gone, timeout) before it finished,
-/// so that the client's retry is not refused as in progress until the lease runs out.
-struct ReleaseOnDrop {
-    claim: Option<(Db, IdempotencyContext)>,
-}
-
-impl ReleaseOnDrop {
-    fn new(db: Db, context: IdempotencyContext) -> ReleaseOnDrop {
-        ReleaseOnDrop {
-            claim: Some((db, context)),
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.claim = None;
-    }
-}
-
-impl Drop for ReleaseOnDrop {
-    fn drop(&mut self) {
-        let Some((db, context)) = self.claim.take() else {
-            return;
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { release_logged(&db, &context).await });
-        }
     }
 }
 

@@ -721,7 +721,25 @@ async fn the_database_holds_no_account_number_or_code_in_the_clear() {
     let app = spawn_app().await;
     let member = app.member("kim@example.com", "010-1234-5678").await;
     open_bank_account(&app, BANK, NUMBER, HOLDER).await;
-    let (_, linked) = link(&app, &member, "/v1/bank-accounts", BANK, NUMBER).await;
+    // With an Idempotency-Key, as a careful client sends it: the answer shows the number in
+    // full, so it must not be kept for replay.
+    let (status, linked) = send(
+        app.bearer(&member.token, Method::POST, "/v1/bank-accounts")
+            .header("Idempotency-Key", "link-once")
+            .json(&json!({"bank_code": BANK, "account_number": NUMBER})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    assert_eq!(linked["account_number"], NUMBER);
+    let kept: Vec<(String,)> =
+        sqlx::query_as("SELECT COALESCE(response_body, '') FROM idempotency_keys")
+            .fetch_all(app.db.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        kept.is_empty(),
+        "a disclosing answer is never stored: {kept:?}"
+    );
     let code = code_from_bank(&app, BANK, NUMBER, 1).await;
     let links: Vec<(String,)> = sqlx::query_as(
         "SELECT id || '|' || bank_code || '|' || account_key_id || '|' || account_number_sealed \

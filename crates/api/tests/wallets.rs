@@ -1101,3 +1101,52 @@ async fn bad_input_is_refused_with_a_clear_code_and_nothing_moves() {
     assert_eq!(bank_balance(&app, "220000000001").await, 0);
     assert_master_agrees(&app, 1).await;
 }
+
+#[tokio::test]
+async fn a_client_that_gives_up_never_makes_its_retry_run_beside_the_first_request() {
+    let app = spawn_app().await;
+    let kim = linked_member(&app, 1, 1_000_000).await;
+    charge(&app, &kim.member, 50_000).await;
+    open_account(&app, "220000000001", "홍길동", 0).await;
+    // The bank takes a second over the payout; the client gives up long before.
+    faults(
+        &app,
+        vec![FaultRule::next(FaultOp::Payout, FaultKind::Latency, 1).with_latency_ms(1_000)],
+    );
+    let body = json!({
+        "amount": "20000", "bank_code": BANK, "account_number": "220000000001",
+        "holder_name": "홍길동", "auto_top_up": false,
+    });
+    let request = || {
+        app.bearer(&kim.member.token, Method::POST, "/v1/wallets/KRW/payouts")
+            .header("Idempotency-Key", "impatient-1")
+            .json(&body)
+    };
+    let gave_up = request().timeout(Duration::from_millis(300)).send().await;
+    assert!(gave_up.is_err(), "the client timed out");
+
+    // Its retry finds the first request still at work, not a free key.
+    let (status, busy) = send(request()).await;
+    assert_error(status, &busy, 409, "idempotency_request_in_progress");
+
+    // Once the first request has finished, the retry gets its answer.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let response = request().send().await.unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get("idempotency-replayed")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some("true".to_owned())
+    );
+    let (status, paid) = common::json_of(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    assert_eq!(paid["transaction"]["state"], "succeeded");
+    assert_eq!(
+        bank_balance(&app, "220000000001").await,
+        20_000,
+        "paid once"
+    );
+    assert_eq!(balances(&app, &kim.member).await, (30_000, 0, 0, 30_000));
+    assert_master_agrees(&app, 2).await;
+}

@@ -163,15 +163,17 @@ impl BankAccounts {
                 Ok(InquiryOutcome::Failed { code, .. }) => {
                     return self.refused(deposit, code).await
                 }
-                Ok(InquiryOutcome::NotFound) => match self.bank.payout(&request).await {
-                    TransferOutcome::Succeeded { .. } => return self.arrived(deposit).await,
-                    TransferOutcome::Failed { code, .. } => {
-                        return self.refused(deposit, code).await
+                Ok(InquiryOutcome::NotFound) => {
+                    match self.bank.payout(&request).await.of_resend() {
+                        TransferOutcome::Succeeded { .. } => return self.arrived(deposit).await,
+                        TransferOutcome::Failed { code, .. } => {
+                            return self.refused(deposit, code).await
+                        }
+                        TransferOutcome::Unknown { reason } => {
+                            tracing::warn!(deposit = %deposit.id, reason, "micro-deposit resend outcome unknown");
+                        }
                     }
-                    TransferOutcome::Unknown { reason } => {
-                        tracing::warn!(deposit = %deposit.id, reason, "micro-deposit resend outcome unknown");
-                    }
-                },
+                }
                 Err(error) => {
                     tracing::warn!(deposit = %deposit.id, %error, "micro-deposit inquiry failed");
                 }
@@ -187,18 +189,28 @@ impl BankAccounts {
     pub async fn settle_pending_deposits(&self, limit: i64) -> Result<usize, BankAccountError> {
         let mut settled = 0;
         for deposit in store::pending_deposits(&self.db, limit.clamp(1, 500)).await? {
-            let link_id = BankAccountId::parse(&deposit.bank_account_id).ok_or_else(|| {
-                BankAccountError::Internal(format!("{} names a bad link", deposit.id))
-            })?;
-            let row: LinkRow = self.row(&link_id).await?;
-            let account = self.open_account(&row)?;
-            // A request may be resolving the same deposit right now; both converge on the
-            // same stored outcome and the same (replayed) booking.
-            if self.resolve(&deposit, &account).await? != Delivery::Pending {
-                settled += 1;
+            // One deposit that cannot be settled (its key left the keyring, a bad row) is
+            // logged and passed over, so that it never holds up the ones behind it.
+            match self.settle_one(&deposit).await {
+                Ok(Delivery::Pending) => {}
+                Ok(_) => settled += 1,
+                Err(error) => {
+                    tracing::error!(deposit = %deposit.id, %error, "micro-deposit could not be settled; will retry");
+                }
             }
         }
         Ok(settled)
+    }
+
+    async fn settle_one(&self, deposit: &DepositRow) -> Result<Delivery, BankAccountError> {
+        let link_id = BankAccountId::parse(&deposit.bank_account_id).ok_or_else(|| {
+            BankAccountError::Internal(format!("{} names a bad link", deposit.id))
+        })?;
+        let row: LinkRow = self.row(&link_id).await?;
+        let account = self.open_account(&row)?;
+        // A request may be resolving the same deposit right now; both converge on the same
+        // stored outcome and the same (replayed) booking.
+        self.resolve(deposit, &account).await
     }
 
     /// The deposit's request, rebuilt identically from its row every time.

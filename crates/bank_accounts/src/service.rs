@@ -408,6 +408,17 @@ impl BankAccounts {
         self.view(self.row(id).await?).await
     }
 
+    /// Whose link this is, read without asking the bank anything, so that the API layer can
+    /// authorise the caller before [`BankAccounts::get`] may call the bank.
+    pub async fn owner(&self, id: &BankAccountId) -> Result<Option<MemberId>, BankAccountError> {
+        let Some(row) = store::link_by_id(&self.db, id.as_str()).await? else {
+            return Ok(None);
+        };
+        MemberId::parse(&row.member_id)
+            .map(Some)
+            .ok_or_else(|| BankAccountError::Internal(format!("{} has a bad member id", row.id)))
+    }
+
     /// A link by id, for any caller the API layer authorised (the owner, or an admin or
     /// platform key); its number masked. Ended links are found too (history). A deposit still
     /// being resolved is asked after first.

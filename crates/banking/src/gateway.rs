@@ -148,6 +148,25 @@ pub enum TransferOutcome {
     Unknown { reason: String },
 }
 
+impl TransferOutcome {
+    /// The outcome of sending a transfer *again* (same id, same time) after an inquiry found
+    /// nothing: a resend that never reached the bank (`bank_unreachable`) or was turned away
+    /// before processing (`request_rejected`) says nothing about the original, which may still
+    /// be on its way, so it is `Unknown`, not a refusal. Only a refusal the bank made itself is
+    /// final.
+    pub fn of_resend(self) -> TransferOutcome {
+        match self {
+            TransferOutcome::Failed {
+                code: RefusalCode::BankUnreachable | RefusalCode::RequestRejected,
+                message,
+            } => TransferOutcome::Unknown {
+                reason: format!("the resend did not reach the bank: {message}"),
+            },
+            other => other,
+        }
+    }
+}
+
 /// Which transfer a result inquiry asks about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferQuery {
@@ -266,6 +285,29 @@ mod tests {
         assert_eq!(
             (fees.real_name, fees.collect, fees.payout, fees.inquiry),
             (0, 300, 300, 0)
+        );
+    }
+
+    #[test]
+    fn a_resend_that_never_reached_the_bank_proves_nothing() {
+        for code in [RefusalCode::BankUnreachable, RefusalCode::RequestRejected] {
+            let outcome = TransferOutcome::Failed {
+                code,
+                message: "no".into(),
+            };
+            assert!(matches!(
+                outcome.of_resend(),
+                TransferOutcome::Unknown { .. }
+            ));
+        }
+        let refused = TransferOutcome::Failed {
+            code: RefusalCode::InsufficientFunds,
+            message: "잔액부족".into(),
+        };
+        assert_eq!(
+            refused.clone().of_resend(),
+            refused,
+            "the bank's own refusal is final"
         );
     }
 }

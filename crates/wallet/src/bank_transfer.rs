@@ -421,7 +421,7 @@ impl BankTransfers {
     async fn not_found(&self, transfer: BankTransfer) -> Result<BankTransfer, TransferError> {
         let now = self.ledger.now_micros();
         if let Some(request) = self.remembered(&transfer.id, now) {
-            let outcome = self.dispatch(&transfer, &request).await?;
+            let outcome = self.dispatch(&transfer, &request).await?.of_resend();
             return self.record(transfer, outcome).await;
         }
         let age = now.saturating_sub(transfer.requested_at);

@@ -84,6 +84,24 @@ pub enum WalletError {
 }
 
 impl WalletError {
+    /// Whether the step that failed may have taken effect anyway: the database or the ledger
+    /// did not answer (a commit whose reply was lost is still a commit). An operation stopped by
+    /// such an error must stay pending for the resolver, which finds out what happened, instead
+    /// of being failed (and its daily usage given back) while its money may have moved.
+    pub fn is_in_doubt(&self) -> bool {
+        let ledger_in_doubt = |error: &LedgerError| {
+            matches!(error, LedgerError::Storage(_) | LedgerError::ShuttingDown)
+        };
+        match self {
+            WalletError::Storage(_) | WalletError::Internal(_) => true,
+            WalletError::Ledger(error) => ledger_in_doubt(error),
+            WalletError::Transfer(TransferError::Storage(_)) => true,
+            WalletError::Transfer(TransferError::Ledger(error)) => ledger_in_doubt(error),
+            WalletError::Member(MemberError::Storage(_)) => true,
+            _ => false,
+        }
+    }
+
     /// The stable code clients match on; it never changes once published.
     pub fn code(&self) -> &'static str {
         match self {

@@ -34,6 +34,7 @@ pub use funding::{ChargeSource, FundingAccounts, FundingError, WithdrawalTarget}
 pub use service::{
     ChargeRequest, HistoryEntry, MoneyTx, Movement, PayoutRequest, Recipient, ResolvePass,
     TransferRequest, WalletBalance, Wallets, WithdrawRequest, ABANDONED_AFTER_MICROS,
-    MASTER_ACCOUNT, RESOLVE_BATCH_MAX, RESOLVE_MIN_AGE, TRANSFER_OWNER,
+    MASTER_ACCOUNT, RESOLVE_BATCH_MAX, RESOLVE_MIN_AGE, TRANSFER_ABANDONED_AFTER_MICROS,
+    TRANSFER_OWNER,
 };
 pub use store::{Operation, RequestKey};

@@ -35,6 +35,11 @@ pub const MASTER_ACCOUNT: &str = "asset:bank:master";
 /// up: far beyond the few milliseconds between recording an operation and its transfer, so
 /// that a request still running is never overtaken.
 pub const ABANDONED_AFTER_MICROS: i64 = 2 * 60 * 1_000_000;
+/// How old a pending transfer between members without its ledger transaction must be before
+/// the resolver fails it. Nothing fences the transaction id against the request that is still
+/// running (an automatic top-up can keep it busy for a minute or more at a slow bank), so the
+/// age is far beyond any request's life rather than merely beyond the usual one.
+pub const TRANSFER_ABANDONED_AFTER_MICROS: i64 = 30 * 60 * 1_000_000;
 /// How long an operation is left to its own request before the resolver looks at it: longer
 /// than a request waits for an unknown outcome ([`crate::bank_transfer::INQUIRY_DELAYS`] plus
 /// the calls).
@@ -439,12 +444,26 @@ impl Wallets {
                 let op = self.reload(&op).await?;
                 self.movement(&sender.id, op, top_up).await
             }
-            Err(error) => {
-                self.finish(&op, OperationState::Failed, Some(error.code()))
-                    .await?;
-                Err(error)
-            }
+            Err(error) => Err(self.stopped(&op, error).await?),
         }
+    }
+
+    /// Ends an operation that a refusal stopped, giving back its daily usage; one stopped by an
+    /// error whose effect is unknown stays pending, and the resolver finishes it once it can
+    /// tell (its ledger entry exists or not; its hold is voided when abandoned). Returns the
+    /// error to answer with.
+    async fn stopped(
+        &self,
+        op: &Operation,
+        error: WalletError,
+    ) -> Result<WalletError, WalletError> {
+        if error.is_in_doubt() {
+            tracing::warn!(operation = %op.id.as_str(), %error, "wallet operation left pending for the resolver");
+        } else {
+            self.finish(op, OperationState::Failed, Some(error.code()))
+                .await?;
+        }
+        Ok(error)
     }
 
     /// One pass of the resolver over operations pending for at least `min_age`: finishes
@@ -520,7 +539,7 @@ impl Wallets {
                 Ok(true)
             }
             Err(LedgerError::TransactionNotFound(_))
-                if now - op.created_at >= ABANDONED_AFTER_MICROS =>
+                if now - op.created_at >= TRANSFER_ABANDONED_AFTER_MICROS =>
             {
                 self.finish(op, OperationState::Failed, Some("abandoned"))
                     .await?;
@@ -569,10 +588,7 @@ impl Wallets {
             }],
         };
         if let Err(error) = self.inner.ledger.reserve_hold(hold).await {
-            let error = self.ledger_refusal(error);
-            self.finish(&op, OperationState::Failed, Some(error.code()))
-                .await?;
-            return Err(error);
+            return Err(self.stopped(&op, self.ledger_refusal(error)).await?);
         }
         let order = TransferOrder::Collect {
             from: source.account.clone(),
@@ -636,11 +652,7 @@ impl Wallets {
             .await;
         let top_up = match reserved {
             Ok(top_up) => top_up,
-            Err(error) => {
-                self.finish(&op, OperationState::Failed, Some(error.code()))
-                    .await?;
-                return Err(error);
-            }
+            Err(error) => return Err(self.stopped(&op, error).await?),
         };
         let order = TransferOrder::Payout {
             to: outgoing.account.clone(),

@@ -311,11 +311,22 @@ pub(crate) async fn get_bank_account(
         // Refused before the lookup, which may call the bank.
         return Err(ApiError::Forbidden);
     }
-    let account = match BankAccountId::parse(&raw) {
-        Some(id) => state.bank_accounts.get(&id).await?,
+    // Ownership first, from the row alone: reading a link may ask the bank about its deposit,
+    // which nobody but its owner and staff may cause.
+    let owned = match BankAccountId::parse(&raw) {
+        Some(id) => state
+            .bank_accounts
+            .owner(&id)
+            .await?
+            .map(|owner| (id, owner)),
         None => None,
     };
-    let account = caller.authorize_owner(account, |a| &a.member_id, || not_found(&raw))?;
+    let (id, _) = caller.authorize_owner(owned, |(_, owner)| owner, || not_found(&raw))?;
+    let account = state
+        .bank_accounts
+        .get(&id)
+        .await?
+        .ok_or_else(|| not_found(&raw))?;
     Ok(Json(account.into()))
 }
 
