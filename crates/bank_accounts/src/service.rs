@@ -383,17 +383,7 @@ impl BankAccounts {
             return Err(BankAccountError::DepositPending);
         }
         if let Some(payer_number) = &row.payer_number {
-            let payer_number = PayerNumber::parse(payer_number).map_err(|_| {
-                BankAccountError::Internal(format!("{} has a bad payer number", row.id))
-            })?;
-            match self.bank.revoke_consent(&payer_number).await {
-                Ok(())
-                | Err(banking::BankError::Refused {
-                    code: RefusalCode::ConsentMissing,
-                    ..
-                }) => {}
-                Err(error) => return Err(BankAccountError::from_bank(error)),
-            }
+            self.revoke(&row.id, payer_number).await?;
         }
         if !store::end_link(
             &self.db,
@@ -405,7 +395,30 @@ impl BankAccounts {
         {
             return Err(BankAccountError::Ended);
         }
-        self.view(self.row(id).await?).await
+        let ended = self.row(id).await?;
+        // A consent confirmed between our read and the end of the link was registered at the
+        // bank under a payer number we did not revoke: revoke it now, so that no debit can
+        // follow an unlinked account.
+        if let Some(late) = ended.payer_number.as_deref() {
+            if row.payer_number.as_deref() != Some(late) {
+                self.revoke(&ended.id, late).await?;
+            }
+        }
+        self.view(ended).await
+    }
+
+    /// Withdraws a debit consent at the bank; one the bank does not know is already withdrawn.
+    async fn revoke(&self, link_id: &str, payer_number: &str) -> Result<(), BankAccountError> {
+        let payer_number = PayerNumber::parse(payer_number)
+            .map_err(|_| BankAccountError::Internal(format!("{link_id} has a bad payer number")))?;
+        match self.bank.revoke_consent(&payer_number).await {
+            Ok(())
+            | Err(banking::BankError::Refused {
+                code: RefusalCode::ConsentMissing,
+                ..
+            }) => Ok(()),
+            Err(error) => Err(BankAccountError::from_bank(error)),
+        }
     }
 
     /// Whose link this is, read without asking the bank anything, so that the API layer can

@@ -63,11 +63,12 @@ pub struct RequestKey {
 
 impl RequestKey {
     /// The key of a step taken on the request's behalf (an automatic top-up), so that a
-    /// re-run of the request finds that step too.
+    /// re-run of the request finds that step too. The separator is a space, which a client's
+    /// key (visible ASCII only) can never contain, so no client key can name a derived step.
     pub(crate) fn derived(&self, step: &str) -> RequestKey {
         RequestKey {
             scope: self.scope.clone(),
-            key: format!("{}#{step}", self.key),
+            key: format!("{} {step}", self.key),
         }
     }
 }
