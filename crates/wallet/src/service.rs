@@ -489,9 +489,10 @@ impl Wallets {
             pass.examined += 1;
             match self.resolve_operation(&op, now).await {
                 Ok(true) => pass.finished += 1,
-                Ok(false) => {}
+                Ok(false) => store::touch(&self.inner.db, &op.id, now).await?,
                 Err(error) => {
                     tracing::warn!(operation = %op.id, code = error.code(), %error, "resolving a wallet operation failed");
+                    store::touch(&self.inner.db, &op.id, now).await?;
                 }
             }
         }

@@ -192,7 +192,18 @@ pub(crate) async fn operations_by_ids(
     rows.iter().map(from_row).collect()
 }
 
-/// Operations still pending that were created before `before`, oldest first.
+/// Marks a pending operation as just looked at, so that the resolver's next passes take the
+/// ones it has not tried for longest first and one that keeps failing cannot starve the rest.
+pub(crate) async fn touch(db: &Db, id: &MoneyTxId, now: Micros) -> Result<(), WalletError> {
+    sqlx::query("UPDATE wallet_operations SET updated_at = $1 WHERE id = $2 AND state = 'pending'")
+        .bind(now)
+        .bind(id.as_str())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Operations still pending that nobody touched since `before`, least recently touched first.
 pub(crate) async fn pending_operations(
     db: &Db,
     before: Micros,

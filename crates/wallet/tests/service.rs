@@ -340,3 +340,40 @@ async fn the_resolver_ends_an_operation_abandoned_before_its_transfer() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_resolver_takes_turns_so_one_stuck_operation_cannot_starve_the_rest() {
+    let h = start().await;
+    let kim = member(&h).await;
+    // Three charges left behind before their bank transfers were recorded, too young to be
+    // abandoned: each pass can only look at them and move on.
+    for age in 0..3 {
+        sqlx::query(
+            "INSERT INTO wallet_operations (id, member_id, kind, currency, amount, state, \
+             member_label, counterparty_label, usage_day, created_at, updated_at) \
+             VALUES ($1, $2, 'charge', 'KRW', 10000, 'pending', '김**', '004 ****0001', \
+             '20261122', $3, $3)",
+        )
+        .bind(wallet::MoneyTxId::generate().as_str())
+        .bind(kim.as_str())
+        .bind(START_MICROS - 10 + age)
+        .execute(h.db.db.pool())
+        .await
+        .unwrap();
+    }
+    for _ in 0..3 {
+        let pass = h.wallets.resolve_pending(Duration::ZERO, 1).await.unwrap();
+        assert_eq!((pass.examined, pass.finished), (1, 0));
+    }
+    let (looked_at,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM wallet_operations WHERE state = 'pending' AND updated_at = $1",
+    )
+    .bind(START_MICROS)
+    .fetch_one(h.db.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        looked_at, 3,
+        "each pass took the one looked at least recently"
+    );
+}
