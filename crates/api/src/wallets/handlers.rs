@@ -345,15 +345,14 @@ pub(crate) async fn transfer(
     moved(async move { wallets.transfer(&member, request, Some(key)).await }).await
 }
 
-/// Runs a movement in a task of its own and answers 201 when it is done, 202 while the bank's
-/// answer is still unknown.
+/// Answers 201 when a movement is done, 202 while the bank's answer is still unknown. No task of
+/// its own is needed: every movement route requires an Idempotency-Key, and the idempotency
+/// layer already runs the request to its end in a task that a client going away cannot stop.
 async fn moved<F>(movement: F) -> Result<Response, ApiError>
 where
-    F: Future<Output = Result<Movement, WalletError>> + Send + 'static,
+    F: Future<Output = Result<Movement, WalletError>>,
 {
-    let movement = tokio::spawn(movement)
-        .await
-        .map_err(|error| ApiError::Internal(format!("a wallet movement task failed: {error}")))??;
+    let movement = movement.await?;
     let status = match movement.transaction.operation.state {
         OperationState::Pending => StatusCode::ACCEPTED,
         OperationState::Succeeded | OperationState::Failed => StatusCode::CREATED,
