@@ -9,6 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bank_accounts::BankAccountError;
+use item_lock::ItemLockError;
 use ledger::LedgerError;
 use membership::MemberError;
 use serde::Serialize;
@@ -78,6 +79,9 @@ pub enum ApiError {
     /// The wallet refused the request or could not finish it.
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    /// An item is locked by another buyer, its key is invalid, or the lock store is down.
+    #[error(transparent)]
+    ItemLock(#[from] ItemLockError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -136,6 +140,7 @@ impl ApiError {
             ApiError::Member(error) => member_status(error),
             ApiError::BankAccount(error) => bank_account_status(error),
             ApiError::Wallet(error) => wallet_status(error),
+            ApiError::ItemLock(error) => item_lock_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -162,6 +167,7 @@ impl ApiError {
             ApiError::Member(error) => error.code(),
             ApiError::BankAccount(error) => error.code(),
             ApiError::Wallet(error) => error.code(),
+            ApiError::ItemLock(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -208,6 +214,9 @@ impl ApiError {
                     TransferError::Storage(_) | TransferError::Ledger(LedgerError::Storage(_)),
                 ),
             ) => "the database is unavailable; retry later".to_owned(),
+            ApiError::ItemLock(ItemLockError::Unavailable(_)) => {
+                "the item lock store is unavailable; retry later".to_owned()
+            }
             ApiError::Internal(_)
             | ApiError::Member(MemberError::Internal(_))
             | ApiError::BankAccount(BankAccountError::Internal(_))
@@ -353,6 +362,16 @@ fn wallet_status(error: &WalletError) -> StatusCode {
     }
 }
 
+/// Maps every item lock refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`]. An unreachable store is 503: the item may or may not be free.
+fn item_lock_status(error: &ItemLockError) -> StatusCode {
+    match error {
+        ItemLockError::Locked { .. } => StatusCode::CONFLICT,
+        ItemLockError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ItemLockError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 /// A code for statuses that only generic layers produce.
 fn status_code_name(status: StatusCode) -> &'static str {
     match status {
@@ -434,6 +453,29 @@ mod tests {
             let api = ApiError::from(error);
             assert_eq!(api.status().as_u16(), status, "{code}");
             assert_eq!(api.code(), code);
+        }
+    }
+
+    #[test]
+    fn item_lock_errors_keep_their_codes_and_hide_the_store() {
+        let cases = [
+            (
+                ItemLockError::Locked { item: "a".into() },
+                409,
+                "item_locked",
+            ),
+            (ItemLockError::Invalid("x".into()), 422, "item_key_invalid"),
+            (
+                ItemLockError::Unavailable("redis: 10.0.0.7:6379 refused".into()),
+                503,
+                "item_lock_unavailable",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let api = ApiError::from(error);
+            assert_eq!(api.status().as_u16(), status, "{code}");
+            assert_eq!(api.code(), code);
+            assert!(!api.public_message().contains("10.0.0.7"));
         }
     }
 

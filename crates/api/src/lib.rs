@@ -18,6 +18,7 @@ mod error;
 mod extract;
 mod health;
 pub mod idempotency;
+mod items;
 mod ledger;
 mod members;
 mod metrics;
@@ -34,6 +35,7 @@ use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use axum::http::Request;
 use axum::{Extension, Router};
 use banking::{BankFees, BankGateway};
+use item_lock::{DbItemLocks, ItemLocks};
 use membership::Members;
 use metrics_exporter_prometheus::PrometheusHandle;
 use storage::Db;
@@ -47,6 +49,7 @@ pub use crate::auth::{AdminCaller, Caller, MemberCaller, Role, Secret};
 pub use crate::error::{ApiError, ErrorBody, ErrorDetail};
 pub use crate::metrics::metrics_handle;
 pub use crate::middleware::REQUEST_TIMEOUT;
+pub use item_lock::ItemLockConfig;
 pub use membership::MemberConfig;
 pub use wallet::WalletConfig;
 
@@ -70,6 +73,9 @@ pub struct ApiConfig {
     /// Wallet limits and the auto top-up unit; checked by [`WalletConfig::validate`] where
     /// they are read from configuration.
     pub wallet: WalletConfig,
+    /// The item lock store (the database's when none is given) and how long a checkout holds
+    /// its items.
+    pub item_locks: ItemLockConfig,
 }
 
 impl Default for ApiConfig {
@@ -79,6 +85,7 @@ impl Default for ApiConfig {
             members: MemberConfig::default(),
             bank_accounts: BankAccountConfig::new(Arc::new(ephemeral_account_keys())),
             wallet: WalletConfig::default(),
+            item_locks: ItemLockConfig::default(),
         }
     }
 }
@@ -93,6 +100,7 @@ impl ApiConfig {
             members: self.members,
             bank_accounts: self.bank_accounts,
             wallet: self.wallet,
+            item_locks: self.item_locks.bounded(),
         }
     }
 }
@@ -115,6 +123,8 @@ pub struct AppState {
     /// holds the bank gateway; services that call the bank get it when they are built here.
     pub(crate) bank_accounts: Arc<BankAccounts>,
     pub(crate) wallets: Wallets,
+    /// Locks on unique items (Redis when configured, else the database), for checkout.
+    pub(crate) item_locks: Arc<dyn ItemLocks>,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -124,7 +134,8 @@ impl AppState {
     /// Bundles the services; the configuration is bounded here. Membership, linked accounts
     /// and wallets run on the same database and read time from the ledger's clock; `bank` is
     /// the one way to the bank (the in-process sandbox by default, or a bank at `--bank-url`),
-    /// and wallets find members' bank accounts through the linked-accounts service.
+    /// and wallets find members' bank accounts through the linked-accounts service. Item locks
+    /// are the configured store, or the database's on the ledger's clock.
     pub fn new(
         ledger: Arc<::ledger::Ledger>,
         db: Db,
@@ -150,11 +161,15 @@ impl AppState {
             BankFees::default(),
             config.wallet,
         );
+        let item_locks = config.item_locks.store.clone().unwrap_or_else(|| {
+            Arc::new(DbItemLocks::new(db.clone(), ledger.clock())) as Arc<dyn ItemLocks>
+        });
         AppState {
             ledger,
             members,
             bank_accounts,
             wallets,
+            item_locks,
             db,
             metrics,
             config,
@@ -170,6 +185,16 @@ impl AppState {
     /// The wallet service, for the background resolver that `mypay serve` runs.
     pub fn wallets(&self) -> &Wallets {
         &self.wallets
+    }
+
+    /// The item locks, for checkout and for the expired-lock sweep that `mypay serve` runs.
+    pub fn item_locks(&self) -> Arc<dyn ItemLocks> {
+        self.item_locks.clone()
+    }
+
+    /// How long a checkout holds the unique items it names (15 minutes by default).
+    pub fn item_lock_ttl(&self) -> std::time::Duration {
+        self.config.item_locks.ttl
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -190,6 +215,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("db", &self.db)
             .field("config", &self.config)
+            .field("item_locks", &self.item_locks)
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +231,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(members::routes())
         .merge(bank_accounts::routes())
         .merge(wallets::routes())
+        .merge(items::routes())
         .merge(api_keys::routes())
 }
 

@@ -193,6 +193,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/members/{member_id}/wallets/{currency}"),
     ("GET", "/v1/members/{member_id}/wallets/{currency}/history"),
     ("POST", "/v1/transfers"),
+    ("GET", "/v1/items/{key}/lock"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -27,7 +27,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (migrates the database first).
-    Serve(ServeArgs),
+    // Boxed: its many flags make it far larger than the other variants.
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Verify the ledger's invariants; exits non-zero with a report when one fails.
@@ -158,6 +159,20 @@ pub struct ServeArgs {
     pub account_keys: AccountKeyArgs,
     #[command(flatten)]
     pub wallet: WalletArgs,
+    #[command(flatten)]
+    pub item_locks: ItemLockArgs,
+}
+
+/// Where a unique item is locked while its first buyer pays, and for how long.
+#[derive(Debug, Args)]
+pub struct ItemLockArgs {
+    /// Redis for item locks, `redis://[:PASSWORD@]HOST:PORT[/DB]`; it must be reachable at
+    /// start. When unset or empty, item locks are kept in the database.
+    #[arg(long, env = "MYPAY_REDIS_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub redis_url: Option<SecretArg>,
+    /// How long a checkout holds the unique items it names, in seconds (1 to 86,400).
+    #[arg(long, env = "MYPAY_ITEM_LOCK_TTL_S", default_value_t = item_lock::DEFAULT_TTL.as_secs())]
+    pub item_lock_ttl_s: u64,
 }
 
 /// The keys that seal account numbers at rest, and the partner bank.

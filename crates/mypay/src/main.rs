@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         .expect("build the tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
+            Command::Serve(args) => serve::serve(*args).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Check(args) => serve::check(args).await,
             Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,

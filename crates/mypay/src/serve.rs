@@ -12,7 +12,7 @@ use bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use banking::sandbox::{self, SandboxConfig, SandboxHandle};
 use banking::{BankAccount, BankGateway, HttpBank, HttpBankConfig};
 
-use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ServeArgs};
+use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ItemLockArgs, ServeArgs};
 
 /// How often the wallet's resolver finishes movements whose bank outcome was unknown.
 const WALLET_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
@@ -28,6 +28,10 @@ const DEPOSIT_SWEEP_BATCH: i64 = 50;
 const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// The shortest and longest retention of completed idempotency keys, in hours.
 const IDEMPOTENCY_RETENTION_H: std::ops::RangeInclusive<u64> = 1..=720;
+/// How often rows of expired item locks are deleted (database store only).
+const ITEM_LOCK_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Expired item lock rows deleted per sweep.
+const ITEM_LOCK_SWEEP_BATCH: i64 = 1000;
 /// The id of the key a new key file starts with.
 const FIRST_KEY_ID: &str = "k1";
 
@@ -121,6 +125,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..BankAccountConfig::new(Arc::new(keys))
         },
         wallet: args.wallet.config().map_err(anyhow::Error::msg)?,
+        item_locks: item_locks(&args.item_locks, &db, &ledger).await?,
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
     let state = api::AppState::new(
@@ -132,6 +137,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let deposit_sweeper = tokio::spawn(settle_pending_deposits(state.bank_accounts()));
     let resolver = tokio::spawn(resolve_wallet_movements(state.wallets().clone()));
+    let lock_sweeper = tokio::spawn(sweep_expired_item_locks(state.item_locks()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -151,6 +157,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     key_sweeper.abort();
     deposit_sweeper.abort();
     resolver.abort();
+    lock_sweeper.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -192,6 +199,49 @@ async fn connect_bank(
     ))?;
     tracing::info!(bank = %base_url, in_process_sandbox = sandbox.is_some(), "bank gateway ready");
     Ok((Arc::new(bank), sandbox))
+}
+
+/// The item lock store and lifetime: Redis at `--redis-url` (which must answer now), else the
+/// database on the ledger's clock.
+async fn item_locks(
+    args: &ItemLockArgs,
+    db: &Db,
+    ledger: &Ledger,
+) -> anyhow::Result<api::ItemLockConfig> {
+    let mut config = api::ItemLockConfig {
+        store: None,
+        ttl: Duration::from_secs(args.item_lock_ttl_s),
+    };
+    config
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .context("--item-lock-ttl-s (MYPAY_ITEM_LOCK_TTL_S)")?;
+    // An empty value (`MYPAY_REDIS_URL=`) means none, as an unset one does.
+    let redis_url = args
+        .redis_url
+        .as_ref()
+        .map(|url| url.expose())
+        .filter(|url| !url.is_empty());
+    let store = item_lock::connect(redis_url, db.clone(), ledger.clock())
+        .await
+        .context("cannot reach the item lock store (--redis-url, MYPAY_REDIS_URL)")?;
+    config.store = Some(store);
+    tracing::info!(store = ?config.store, ttl_s = args.item_lock_ttl_s, "item locks ready");
+    Ok(config)
+}
+
+/// Deletes rows of expired item locks, forever, so that the database store holds about the
+/// live locks. Expired locks are free already; a store that expires by itself sweeps nothing.
+async fn sweep_expired_item_locks(locks: Arc<dyn item_lock::ItemLocks>) {
+    let mut tick = tokio::time::interval(ITEM_LOCK_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match locks.sweep_expired(ITEM_LOCK_SWEEP_BATCH).await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "expired item locks deleted"),
+            Err(error) => tracing::warn!(%error, "item lock sweep failed; will retry"),
+        }
+    }
 }
 
 /// Releases holds whose expiry has passed, forever.

@@ -3,6 +3,7 @@
 //! `MYPAY_TEST_DATABASE_URL` chooses the backend: unset or `sqlite` gives each test its own
 //! SQLite file in a temporary directory; a `postgres://` URL names a server on which each test
 //! creates its own database, dropped when the test ends, so that runs leave nothing behind.
+//! [`test_redis_url`] names the Redis for the tests that need one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,6 +12,21 @@ use storage::{Backend, DatabaseUrl, Db};
 
 /// The environment variable that selects the test backend.
 pub const TEST_DATABASE_ENV: &str = "MYPAY_TEST_DATABASE_URL";
+
+/// The environment variable that names the Redis the item lock tests use.
+pub const TEST_REDIS_ENV: &str = "MYPAY_TEST_REDIS_URL";
+
+/// The Redis tests run against: the one `MYPAY_TEST_REDIS_URL` names, the local
+/// `redis://127.0.0.1:6379` when it is unset, and `None` (skip) only when it is set and empty.
+/// A Redis that cannot be reached is the test's failure, never a skip, so that a CI run without
+/// its Redis cannot pass by testing nothing.
+pub fn test_redis_url() -> Option<String> {
+    match std::env::var(TEST_REDIS_ENV) {
+        Ok(url) if url.is_empty() => None,
+        Ok(url) => Some(url),
+        Err(_) => Some("redis://127.0.0.1:6379".to_owned()),
+    }
+}
 
 /// A database that exists for the lifetime of one test.
 pub struct TestDb {
