@@ -15,6 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use wallet::bank_transfer::TransferError;
 use wallet::WalletError;
+use webhooks::WebhookError;
 
 use crate::request_id;
 
@@ -78,6 +79,9 @@ pub enum ApiError {
     /// The wallet refused the request or could not finish it.
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    /// Webhooks refused the request or could not be reached.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -136,6 +140,7 @@ impl ApiError {
             ApiError::Member(error) => member_status(error),
             ApiError::BankAccount(error) => bank_account_status(error),
             ApiError::Wallet(error) => wallet_status(error),
+            ApiError::Webhook(error) => webhook_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -162,6 +167,7 @@ impl ApiError {
             ApiError::Member(error) => error.code(),
             ApiError::BankAccount(error) => error.code(),
             ApiError::Wallet(error) => error.code(),
+            ApiError::Webhook(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -207,7 +213,10 @@ impl ApiError {
                 | WalletError::Transfer(
                     TransferError::Storage(_) | TransferError::Ledger(LedgerError::Storage(_)),
                 ),
-            ) => "the database is unavailable; retry later".to_owned(),
+            )
+            | ApiError::Webhook(WebhookError::Storage(_)) => {
+                "the database is unavailable; retry later".to_owned()
+            }
             ApiError::Internal(_)
             | ApiError::Member(MemberError::Internal(_))
             | ApiError::BankAccount(BankAccountError::Internal(_))
@@ -216,6 +225,11 @@ impl ApiError {
             | ApiError::Wallet(
                 WalletError::Internal(_)
                 | WalletError::Transfer(TransferError::NotFound(_) | TransferError::Corrupt(_)),
+            )
+            | ApiError::Webhook(
+                WebhookError::Keys(_)
+                | WebhookError::Internal(_)
+                | WebhookError::EventConflict { .. },
             ) => "an internal error occurred".to_owned(),
             ApiError::Status(status) => {
                 format!(
@@ -350,6 +364,26 @@ fn wallet_status(error: &WalletError) -> StatusCode {
         }
         WalletError::Member(error) => member_status(error),
         WalletError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Maps every webhook refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`]. A malformed merchant id names no merchant: 404, as for a missing one.
+fn webhook_status(error: &WebhookError) -> StatusCode {
+    match error {
+        WebhookError::MerchantIdInvalid(_)
+        | WebhookError::EndpointNotFound(_)
+        | WebhookError::DeliveryNotFound(_) => StatusCode::NOT_FOUND,
+        WebhookError::UrlInvalid(_)
+        | WebhookError::EventTypeUnknown(_)
+        | WebhookError::EventInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        WebhookError::EndpointLimitReached(_) | WebhookError::DeliveryNotDead { .. } => {
+            StatusCode::CONFLICT
+        }
+        WebhookError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        WebhookError::EventConflict { .. } | WebhookError::Keys(_) | WebhookError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 

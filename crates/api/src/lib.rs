@@ -27,10 +27,12 @@ mod pagination;
 mod request_id;
 mod time;
 mod wallets;
+mod webhooks;
 
 use std::sync::Arc;
 
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
+use ::webhooks::{WebhookConfig, Webhooks};
 use axum::http::Request;
 use axum::{Extension, Router};
 use banking::{BankFees, BankGateway};
@@ -115,6 +117,9 @@ pub struct AppState {
     /// holds the bank gateway; services that call the bank get it when they are built here.
     pub(crate) bank_accounts: Arc<BankAccounts>,
     pub(crate) wallets: Wallets,
+    /// Merchants' webhook endpoints, events and deliveries; secrets sealed under the
+    /// account-number keys.
+    pub(crate) webhooks: Webhooks,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -150,11 +155,18 @@ impl AppState {
             BankFees::default(),
             config.wallet,
         );
+        let webhooks = Webhooks::new(
+            db.clone(),
+            ledger.clock(),
+            config.bank_accounts.keys.clone(),
+            WebhookConfig::default(),
+        );
         AppState {
             ledger,
             members,
             bank_accounts,
             wallets,
+            webhooks,
             db,
             metrics,
             config,
@@ -170,6 +182,12 @@ impl AppState {
     /// The wallet service, for the background resolver that `mypay serve` runs.
     pub fn wallets(&self) -> &Wallets {
         &self.wallets
+    }
+
+    /// The webhooks service, for the delivery worker that `mypay serve` runs and for code
+    /// that records events on the same database.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -205,6 +223,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(members::routes())
         .merge(bank_accounts::routes())
         .merge(wallets::routes())
+        .merge(webhooks::routes())
         .merge(api_keys::routes())
 }
 
