@@ -138,7 +138,7 @@ pub async fn record_event(
         return first_recording(tx, event).await;
     }
     let mut subscribed = Vec::new();
-    for row in store::live_endpoints(&mut **tx, &event.merchant_id).await? {
+    for row in store::live_endpoints(tx, &event.merchant_id).await? {
         let endpoint = Endpoint::from_row(row)?;
         if endpoint.subscribes_to(event.event_type) {
             subscribed.push(endpoint.id.as_str().to_owned());
@@ -149,7 +149,7 @@ pub async fn record_event(
             .into_iter()
             .map(|endpoint| (DeliveryId::generate().as_str().to_owned(), endpoint))
             .collect();
-        let backend = Backend::of_connection(&**tx);
+        let backend = Backend::of_connection(tx);
         store::insert_deliveries(tx, backend, &id, &event.merchant_id, &deliveries, now).await?;
     }
     Ok(id)

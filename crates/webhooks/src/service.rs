@@ -291,18 +291,27 @@ impl Webhooks {
             let token = token.clone();
             sends.spawn(async move { service.attempt(row, &token).await });
         }
+        // Every send runs to its end even when another one's outcome could not be recorded:
+        // dropping the set would abort requests halfway. An unrecorded outcome is not lost; its
+        // claim runs out and the delivery is attempted again.
+        let mut failure = None;
         while let Some(joined) = sends.join_next().await {
             let state = joined
-                .map_err(|error| WebhookError::Internal(format!("a delivery task: {error}")))??;
+                .map_err(|error| WebhookError::Internal(format!("a delivery task: {error}")))
+                .and_then(|recorded| recorded);
             match state {
-                Some(DeliveryState::Delivered) => pass.delivered += 1,
-                Some(DeliveryState::Pending) => pass.retrying += 1,
-                Some(DeliveryState::Dead) => pass.dead += 1,
-                Some(DeliveryState::Cancelled) => pass.cancelled += 1,
-                None => {}
+                Ok(Some(DeliveryState::Delivered)) => pass.delivered += 1,
+                Ok(Some(DeliveryState::Pending)) => pass.retrying += 1,
+                Ok(Some(DeliveryState::Dead)) => pass.dead += 1,
+                Ok(Some(DeliveryState::Cancelled)) => pass.cancelled += 1,
+                Ok(None) => {}
+                Err(error) => failure = failure.or(Some(error)),
             }
         }
-        Ok(pass)
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(pass),
+        }
     }
 
     /// Makes one claimed attempt and records its outcome; returns the delivery's new state, or
