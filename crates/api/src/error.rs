@@ -16,6 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use wallet::bank_transfer::TransferError;
 use wallet::WalletError;
+use webhooks::WebhookError;
 
 use crate::request_id;
 
@@ -82,6 +83,9 @@ pub enum ApiError {
     /// An item is locked by another buyer, its key is invalid, or the lock store is down.
     #[error(transparent)]
     ItemLock(#[from] ItemLockError),
+    /// Webhooks refused the request or could not be reached.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -141,6 +145,7 @@ impl ApiError {
             ApiError::BankAccount(error) => bank_account_status(error),
             ApiError::Wallet(error) => wallet_status(error),
             ApiError::ItemLock(error) => item_lock_status(error),
+            ApiError::Webhook(error) => webhook_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -168,6 +173,7 @@ impl ApiError {
             ApiError::BankAccount(error) => error.code(),
             ApiError::Wallet(error) => error.code(),
             ApiError::ItemLock(error) => error.code(),
+            ApiError::Webhook(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -213,7 +219,10 @@ impl ApiError {
                 | WalletError::Transfer(
                     TransferError::Storage(_) | TransferError::Ledger(LedgerError::Storage(_)),
                 ),
-            ) => "the database is unavailable; retry later".to_owned(),
+            )
+            | ApiError::Webhook(WebhookError::Storage(_)) => {
+                "the database is unavailable; retry later".to_owned()
+            }
             ApiError::ItemLock(ItemLockError::Unavailable(_)) => {
                 "the item lock store is unavailable; retry later".to_owned()
             }
@@ -225,6 +234,11 @@ impl ApiError {
             | ApiError::Wallet(
                 WalletError::Internal(_)
                 | WalletError::Transfer(TransferError::NotFound(_) | TransferError::Corrupt(_)),
+            )
+            | ApiError::Webhook(
+                WebhookError::Keys(_)
+                | WebhookError::Internal(_)
+                | WebhookError::EventConflict { .. },
             ) => "an internal error occurred".to_owned(),
             ApiError::Status(status) => {
                 format!(
@@ -369,6 +383,26 @@ fn item_lock_status(error: &ItemLockError) -> StatusCode {
         ItemLockError::Locked { .. } => StatusCode::CONFLICT,
         ItemLockError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ItemLockError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Maps every webhook refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`]. A malformed merchant id names no merchant: 404, as for a missing one.
+fn webhook_status(error: &WebhookError) -> StatusCode {
+    match error {
+        WebhookError::MerchantIdInvalid(_)
+        | WebhookError::EndpointNotFound(_)
+        | WebhookError::DeliveryNotFound(_) => StatusCode::NOT_FOUND,
+        WebhookError::UrlInvalid(_)
+        | WebhookError::EventTypeUnknown(_)
+        | WebhookError::EventInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        WebhookError::EndpointLimitReached(_) | WebhookError::DeliveryNotDead { .. } => {
+            StatusCode::CONFLICT
+        }
+        WebhookError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        WebhookError::EventConflict { .. } | WebhookError::Keys(_) | WebhookError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 

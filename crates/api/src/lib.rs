@@ -28,10 +28,12 @@ mod pagination;
 mod request_id;
 mod time;
 mod wallets;
+mod webhooks;
 
 use std::sync::Arc;
 
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
+use ::webhooks::{WebhookConfig, Webhooks};
 use axum::http::Request;
 use axum::{Extension, Router};
 use banking::{BankFees, BankGateway};
@@ -125,6 +127,9 @@ pub struct AppState {
     pub(crate) wallets: Wallets,
     /// Locks on unique items (Redis when configured, else the database), for checkout.
     pub(crate) item_locks: Arc<dyn ItemLocks>,
+    /// Merchants' webhook endpoints, events and deliveries; secrets sealed under the
+    /// account-number keys.
+    pub(crate) webhooks: Webhooks,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -164,12 +169,19 @@ impl AppState {
         let item_locks = config.item_locks.store.clone().unwrap_or_else(|| {
             Arc::new(DbItemLocks::new(db.clone(), ledger.clock())) as Arc<dyn ItemLocks>
         });
+        let webhooks = Webhooks::new(
+            db.clone(),
+            ledger.clock(),
+            config.bank_accounts.keys.clone(),
+            WebhookConfig::default(),
+        );
         AppState {
             ledger,
             members,
             bank_accounts,
             wallets,
             item_locks,
+            webhooks,
             db,
             metrics,
             config,
@@ -195,6 +207,12 @@ impl AppState {
     /// How long a checkout holds the unique items it names (15 minutes by default).
     pub fn item_lock_ttl(&self) -> std::time::Duration {
         self.config.item_locks.ttl
+    }
+
+    /// The webhooks service, for the delivery worker that `mypay serve` runs and for code
+    /// that records events on the same database.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -232,6 +250,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(bank_accounts::routes())
         .merge(wallets::routes())
         .merge(items::routes())
+        .merge(webhooks::routes())
         .merge(api_keys::routes())
 }
 

@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "bank-accounts", description = "Linked bank accounts: charge accounts and the partner account, 1-won verification, debit consent with an ARS step (own only, else 404)"),
         (name = "wallets", description = "Prepaid money: balances, history with mtx_ numbers, charges, withdrawals, payouts, transfers between members"),
         (name = "items", description = "Item locks: which buyer holds a unique item while paying (admin and platform keys only)"),
+        (name = "webhooks", description = "Merchants' webhook endpoints, their events with delivery states, and re-queueing dead deliveries (admin and platform keys for now)"),
         (name = "admin", description = "API key management (admin keys only)"),
     )
 )]

@@ -194,6 +194,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/members/{member_id}/wallets/{currency}/history"),
     ("POST", "/v1/transfers"),
     ("GET", "/v1/items/{key}/lock"),
+    ("POST", "/v1/merchants/{merchant_id}/webhook-endpoints"),
+    ("GET", "/v1/merchants/{merchant_id}/webhook-endpoints"),
+    ("GET", "/v1/merchants/{merchant_id}/webhook-endpoints/{id}"),
+    (
+        "DELETE",
+        "/v1/merchants/{merchant_id}/webhook-endpoints/{id}",
+    ),
+    ("GET", "/v1/merchants/{merchant_id}/webhook-events"),
+    ("POST", "/v1/webhook-deliveries/{id}/retry"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

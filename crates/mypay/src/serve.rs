@@ -32,6 +32,8 @@ const IDEMPOTENCY_RETENTION_H: std::ops::RangeInclusive<u64> = 1..=720;
 const ITEM_LOCK_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Expired item lock rows deleted per sweep.
 const ITEM_LOCK_SWEEP_BATCH: i64 = 1000;
+/// How often the webhook worker looks for due deliveries.
+const WEBHOOK_DELIVERY_INTERVAL: Duration = Duration::from_secs(1);
 /// The id of the key a new key file starts with.
 const FIRST_KEY_ID: &str = "k1";
 
@@ -138,6 +140,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let deposit_sweeper = tokio::spawn(settle_pending_deposits(state.bank_accounts()));
     let resolver = tokio::spawn(resolve_wallet_movements(state.wallets().clone()));
     let lock_sweeper = tokio::spawn(sweep_expired_item_locks(state.item_locks()));
+    let webhook_worker = tokio::spawn(deliver_webhooks(state.webhooks().clone()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -158,6 +161,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     deposit_sweeper.abort();
     resolver.abort();
     lock_sweeper.abort();
+    webhook_worker.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -429,6 +433,43 @@ async fn resolve_wallet_movements(wallets: wallet::Wallets) {
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(code = error.code(), %error, "wallet resolver pass failed")
+            }
+        }
+    }
+}
+
+/// Sends due webhook deliveries: one worker pass every second, until the server stops. A pass
+/// that claimed a full batch is followed at once by another, so a backlog drains at the speed
+/// of the receivers rather than of the timer. Replicas may all run it: each delivery is
+/// claimed by one pass at a time. Aborting a pass mid-send loses nothing: its claims run out
+/// and the deliveries are due again.
+async fn deliver_webhooks(webhooks: webhooks::Webhooks) {
+    let mut interval = tokio::time::interval(WEBHOOK_DELIVERY_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        loop {
+            match webhooks.deliver_due(webhooks::DELIVERY_BATCH_MAX).await {
+                Ok(pass) if pass.claimed > 0 || pass.dead > 0 => {
+                    tracing::info!(
+                        claimed = pass.claimed,
+                        delivered = pass.delivered,
+                        retrying = pass.retrying,
+                        dead = pass.dead,
+                        cancelled = pass.cancelled,
+                        "webhook delivery pass"
+                    );
+                    let full = i64::try_from(pass.claimed)
+                        .is_ok_and(|claimed| claimed >= webhooks::DELIVERY_BATCH_MAX);
+                    if !full {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(code = error.code(), %error, "webhook delivery pass failed; will retry");
+                    break;
+                }
             }
         }
     }

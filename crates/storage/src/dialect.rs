@@ -26,6 +26,15 @@ impl JsonType {
 }
 
 impl Backend {
+    /// The engine a connection speaks, for code that is handed a transaction rather than a
+    /// [`crate::Db`] (a caller's transaction that an event is recorded in).
+    pub fn of_connection(conn: &AnyConnection) -> Backend {
+        match conn.backend_name() {
+            "PostgreSQL" => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
     /// The row-lock suffix for a `SELECT` that reads rows it is about to update. SQLite has a
     /// single writer, so the transaction's write lock already excludes everyone else.
     pub fn for_update(self) -> &'static str {

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub bank_dir: tempfile::TempDir,
     /// The wallet service the server runs, to call resolver passes directly.
     pub wallets: wallet::Wallets,
+    /// The webhooks service the server runs, to run delivery passes directly.
+    pub webhooks: webhooks::Webhooks,
 }
 
 /// Starts the application on `127.0.0.1:0` against a fresh database.
@@ -84,6 +86,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         config,
     );
     let wallets = state.wallets().clone();
+    let webhooks = state.webhooks().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -102,6 +105,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         bank,
         bank_dir,
         wallets,
+        webhooks,
     }
 }
 
