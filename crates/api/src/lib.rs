@@ -20,6 +20,7 @@ mod health;
 pub mod idempotency;
 mod ledger;
 mod members;
+mod merchants;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -31,6 +32,7 @@ mod wallets;
 use std::sync::Arc;
 
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
+use ::merchants::Merchants;
 use axum::http::Request;
 use axum::{Extension, Router};
 use banking::{BankFees, BankGateway};
@@ -115,6 +117,9 @@ pub struct AppState {
     /// holds the bank gateway; services that call the bank get it when they are built here.
     pub(crate) bank_accounts: Arc<BankAccounts>,
     pub(crate) wallets: Wallets,
+    /// Merchants: onboarding, settlement accounts (sealed with the linked accounts' keys, checked
+    /// through the wallet's bank transfer executor), fee rates, merchant ledger accounts.
+    pub(crate) merchants: Merchants,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -150,11 +155,18 @@ impl AppState {
             BankFees::default(),
             config.wallet,
         );
+        let merchants = Merchants::new(
+            db.clone(),
+            ledger.clone(),
+            wallets.bank_transfers().clone(),
+            config.bank_accounts.keys.clone(),
+        );
         AppState {
             ledger,
             members,
             bank_accounts,
             wallets,
+            merchants,
             db,
             metrics,
             config,
@@ -170,6 +182,11 @@ impl AppState {
     /// The wallet service, for the background resolver that `mypay serve` runs.
     pub fn wallets(&self) -> &Wallets {
         &self.wallets
+    }
+
+    /// The merchants service, for the services that pay and settle merchants.
+    pub fn merchants(&self) -> &Merchants {
+        &self.merchants
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -205,6 +222,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(members::routes())
         .merge(bank_accounts::routes())
         .merge(wallets::routes())
+        .merge(merchants::routes())
         .merge(api_keys::routes())
 }
 

@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sessions", description = "Member login sessions: log in for a token, log out"),
         (name = "bank-accounts", description = "Linked bank accounts: charge accounts and the partner account, 1-won verification, debit consent with an ARS step (own only, else 404)"),
         (name = "wallets", description = "Prepaid money: balances, history with mtx_ numbers, charges, withdrawals, payouts, transfers between members"),
+        (name = "merchants", description = "Merchants: onboarding with a holder-checked settlement account, fee rates in basis points, merchant API keys (admin and platform keys; a merchant key reads its own merchant)"),
         (name = "admin", description = "API key management (admin keys only)"),
     )
 )]

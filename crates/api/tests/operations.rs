@@ -193,6 +193,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/members/{member_id}/wallets/{currency}"),
     ("GET", "/v1/members/{member_id}/wallets/{currency}/history"),
     ("POST", "/v1/transfers"),
+    ("POST", "/v1/merchants"),
+    ("GET", "/v1/merchants"),
+    ("GET", "/v1/merchants/{id}"),
+    ("PATCH", "/v1/merchants/{id}"),
+    ("PUT", "/v1/merchants/{id}/settlement-account"),
+    ("POST", "/v1/merchants/{id}/api-keys"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
