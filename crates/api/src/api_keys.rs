@@ -1,10 +1,12 @@
 //! Managing API keys: create (the only time a secret is shown), list, revoke; and making sure
-//! a fresh installation has an admin key to start with.
+//! a fresh installation has an admin key to start with. A `merchant` key is bound to the one
+//! merchant it acts for; keys of other roles are bound to none.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::Json;
 use ledger::{Clock, SystemClock};
+use merchants::{MerchantError, MerchantId};
 use serde::{Deserialize, Serialize};
 use storage::Db;
 use utoipa::{IntoParams, ToSchema};
@@ -40,6 +42,9 @@ pub struct CreateApiKeyRequest {
     /// A label for operators, such as the service that uses the key.
     #[schema(example = "checkout-service")]
     pub name: String,
+    /// The merchant (`mer_…`) a `merchant` key acts for: required for that role, refused for
+    /// the others.
+    pub merchant_id: Option<String>,
 }
 
 /// A stored key, without its secret.
@@ -52,6 +57,8 @@ pub struct ApiKeyView {
     pub role: Role,
     /// The operator's label.
     pub name: String,
+    /// The merchant a `merchant` key acts for.
+    pub merchant_id: Option<String>,
     /// When the key was created (RFC 3339, UTC).
     pub created_at: String,
     /// When the key was revoked, if it was.
@@ -67,6 +74,8 @@ pub struct CreatedApiKey {
     pub role: Role,
     /// The operator's label.
     pub name: String,
+    /// The merchant a `merchant` key acts for.
+    pub merchant_id: Option<String>,
     /// When the key was created (RFC 3339, UTC).
     pub created_at: String,
     /// The bearer token. Only its SHA-256 digest is stored, so it cannot be shown again.
@@ -94,8 +103,15 @@ pub struct ApiKeyListQuery {
     pub limit: Option<i64>,
 }
 
-/// A stored key row: id, role, name, created_at, revoked_at.
-type KeyRow = (String, String, String, i64, Option<i64>);
+/// A stored key row: id, role, name, merchant_id, created_at, revoked_at.
+type KeyRow = (String, String, String, Option<String>, i64, Option<i64>);
+
+/// The answer that shows a new key's secret: 201, never cached.
+pub(crate) type CreatedResponse = (
+    StatusCode,
+    [(header::HeaderName, HeaderValue); 1],
+    Json<CreatedApiKey>,
+);
 
 /// Creates an API key and returns its secret, once.
 #[utoipa::path(
@@ -109,28 +125,67 @@ type KeyRow = (String, String, String, i64, Option<i64>);
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "Not an admin key", body = ErrorBody),
-        (status = 422, description = "Invalid name", body = ErrorBody),
+        (status = 422, description = "`invalid_request` (the name), `merchant_id_required` (a merchant key without one), `merchant_id_unknown` (no such merchant) or `merchant_id_not_allowed` (another role with one)", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_api_key(
     State(state): State<AppState>,
     _admin: AdminCaller,
     ApiJson(request): ApiJson<CreateApiKeyRequest>,
-) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
-    check_name(&request.name)?;
+) -> Result<CreatedResponse, ApiError> {
+    let merchant = match (request.role, request.merchant_id.as_deref()) {
+        (Role::Merchant, None) => return Err(ApiError::MerchantIdRequired),
+        (Role::Merchant, Some(raw)) => Some(existing_merchant(&state, raw).await?),
+        (Role::Admin | Role::Platform, None) => None,
+        (Role::Admin | Role::Platform, Some(_)) => return Err(ApiError::MerchantIdNotAllowed),
+    };
+    create_key(&state, request.role, request.name, merchant.as_ref()).await
+}
+
+/// The merchant a new key is to be bound to; a malformed or unknown id is the request's fault.
+async fn existing_merchant(state: &AppState, raw: &str) -> Result<MerchantId, ApiError> {
+    let unknown = || ApiError::MerchantIdUnknown(raw.chars().take(64).collect());
+    let id = MerchantId::parse(raw).ok_or_else(unknown)?;
+    match state.merchants.get(&id).await {
+        Ok(_) => Ok(id),
+        Err(MerchantError::NotFound(_)) => Err(unknown()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Creates a key with a checked name and, for a merchant key, the existing merchant it acts
+/// for; answers with its secret, shown this once.
+pub(crate) async fn create_key(
+    state: &AppState,
+    role: Role,
+    name: String,
+    merchant: Option<&MerchantId>,
+) -> Result<CreatedResponse, ApiError> {
+    check_name(&name)?;
     let secret = generate_secret()
         .map_err(|error| ApiError::Internal(format!("no randomness for a key: {error}")))?;
     let id = new_key_id();
     let now = state.ledger.now_micros();
-    insert_key(&state.db, &id, request.role, &request.name, &secret, now).await?;
+    let key = NewKey {
+        id: &id,
+        role,
+        name: &name,
+        merchant,
+    };
+    insert_key(&state.db, &key, &secret, now).await?;
     let created = CreatedApiKey {
         id,
-        role: request.role,
-        name: request.name,
+        role,
+        name,
+        merchant_id: merchant.map(MerchantId::to_string),
         created_at: format_micros(now),
         secret: secret.expose().to_owned(),
     };
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(created),
+    ))
 }
 
 /// Lists keys in creation order, without secrets.
@@ -185,11 +240,12 @@ pub(crate) async fn revoke_api_key(
         .bind(&id)
         .execute(state.db.pool())
         .await?;
-    let row: Option<KeyRow> =
-        sqlx::query_as("SELECT id, role, name, created_at, revoked_at FROM api_keys WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(state.db.pool())
-            .await?;
+    let row: Option<KeyRow> = sqlx::query_as(
+        "SELECT id, role, name, merchant_id, created_at, revoked_at FROM api_keys WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(state.db.pool())
+    .await?;
     let row = row.ok_or(ApiError::ApiKeyNotFound(id))?;
     Ok(Json(view(row)?))
 }
@@ -231,15 +287,13 @@ pub async fn ensure_admin_key(
     }
     let secret =
         generate_secret().map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?;
-    insert_key(
-        db,
-        &new_key_id(),
-        Role::Admin,
-        "initial admin key",
-        &secret,
-        now,
-    )
-    .await?;
+    let key = NewKey {
+        id: &new_key_id(),
+        role: Role::Admin,
+        name: "initial admin key",
+        merchant: None,
+    };
+    insert_key(db, &key, &secret, now).await?;
     Ok(Some(secret))
 }
 
@@ -262,21 +316,28 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A key to store, without its secret.
+struct NewKey<'a> {
+    id: &'a str,
+    role: Role,
+    name: &'a str,
+    merchant: Option<&'a MerchantId>,
+}
+
 async fn insert_key(
     db: &Db,
-    id: &str,
-    role: Role,
-    name: &str,
+    key: &NewKey<'_>,
     secret: &Secret,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO api_keys (id, role, name, secret_sha256, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO api_keys (id, role, name, merchant_id, secret_sha256, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(id)
-    .bind(role.as_str())
-    .bind(name)
+    .bind(key.id)
+    .bind(key.role.as_str())
+    .bind(key.name)
+    .bind(key.merchant.map(MerchantId::as_str))
     .bind(digest(secret.expose()))
     .bind(now)
     .execute(db.pool())
@@ -286,7 +347,7 @@ async fn insert_key(
 
 async fn list_keys(db: &Db, after: Option<&str>, limit: i64) -> Result<Vec<KeyRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, role, name, created_at, revoked_at FROM api_keys \
+        "SELECT id, role, name, merchant_id, created_at, revoked_at FROM api_keys \
          WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after.unwrap_or(""))
@@ -295,13 +356,16 @@ async fn list_keys(db: &Db, after: Option<&str>, limit: i64) -> Result<Vec<KeyRo
     .await
 }
 
-fn view((id, role, name, created_at, revoked_at): KeyRow) -> Result<ApiKeyView, ApiError> {
+fn view(
+    (id, role, name, merchant_id, created_at, revoked_at): KeyRow,
+) -> Result<ApiKeyView, ApiError> {
     let role = Role::from_db(&role)
         .ok_or_else(|| ApiError::Internal(format!("api key {id} has unknown role")))?;
     Ok(ApiKeyView {
         id,
         role,
         name,
+        merchant_id,
         created_at: format_micros(created_at),
         revoked_at: revoked_at.map(format_micros),
     })

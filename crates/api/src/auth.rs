@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use membership::{MemberId, SessionId, SessionToken};
+use merchants::MerchantId;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -115,6 +116,9 @@ pub enum Caller {
         id: String,
         /// What the key may do.
         role: Role,
+        /// The merchant a `merchant` key acts for; `None` for every other role (and for
+        /// merchant keys created before keys were bound, which reach no merchant).
+        merchant_id: Option<MerchantId>,
     },
 }
 
@@ -130,6 +134,19 @@ impl Caller {
         match self {
             Caller::Member(id) => id.as_str(),
             Caller::ApiKey { id, .. } => id,
+        }
+    }
+
+    /// The merchant the caller acts for: set only for an API key of role `merchant` bound to a
+    /// merchant. Merchant-facing routes compare it with the merchant a request names and
+    /// answer another merchant's resource with that resource's 404.
+    pub fn merchant_id(&self) -> Option<&str> {
+        match self {
+            Caller::ApiKey {
+                merchant_id: Some(merchant),
+                ..
+            } => Some(merchant.as_str()),
+            Caller::ApiKey { .. } | Caller::Member(_) => None,
         }
     }
 
@@ -229,9 +246,33 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
             Caller::ApiKey {
                 id,
                 role: Role::Admin,
+                ..
             } => Ok(AdminCaller { key_id: id }),
             Caller::ApiKey {
                 role: Role::Platform | Role::Merchant,
+                ..
+            }
+            | Caller::Member(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// A caller with an admin or platform key: the operators and the platform's own services, who
+/// manage merchants. Members and merchant keys are refused with 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorCaller;
+
+impl<S: Send + Sync> FromRequestParts<S> for OperatorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::ApiKey {
+                role: Role::Admin | Role::Platform,
+                ..
+            } => Ok(OperatorCaller),
+            Caller::ApiKey {
+                role: Role::Merchant,
                 ..
             }
             | Caller::Member(_) => Err(ApiError::Forbidden),
@@ -307,18 +348,29 @@ pub fn generate_secret() -> Result<Secret, rand::rand_core::OsError> {
     Ok(Secret(format!("{SECRET_PREFIX}{encoded}")))
 }
 
-/// Finds the un-revoked key with this digest.
+/// Finds the un-revoked key with this digest, and the merchant it is bound to.
 async fn lookup(state: &AppState, secret_sha256: &str) -> Result<Option<Caller>, ApiError> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT id, role FROM api_keys WHERE secret_sha256 = $1 AND revoked_at IS NULL",
+    let row: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, role, merchant_id FROM api_keys \
+         WHERE secret_sha256 = $1 AND revoked_at IS NULL",
     )
     .bind(secret_sha256)
     .fetch_optional(state.db.pool())
     .await?;
-    row.map(|(id, role)| {
+    row.map(|(id, role, merchant)| {
         let role = Role::from_db(&role)
             .ok_or_else(|| ApiError::Internal(format!("api key {id} has unknown role")))?;
-        Ok(Caller::ApiKey { id, role })
+        let merchant_id = merchant
+            .map(|merchant| {
+                MerchantId::parse(&merchant)
+                    .ok_or_else(|| ApiError::Internal(format!("api key {id} has a bad merchant")))
+            })
+            .transpose()?;
+        Ok(Caller::ApiKey {
+            id,
+            role,
+            merchant_id,
+        })
     })
     .transpose()
 }
@@ -380,6 +432,7 @@ mod tests {
         let key = |role| Caller::ApiKey {
             id: "key_x".into(),
             role,
+            merchant_id: None,
         };
         fn check(caller: &Caller, resource: Option<&MemberId>) -> Result<String, &'static str> {
             caller
@@ -414,8 +467,27 @@ mod tests {
         let key = Caller::ApiKey {
             id: "key_1".into(),
             role: Role::Admin,
+            merchant_id: None,
         };
         assert_eq!(key.scope(), "key_1");
+    }
+
+    #[test]
+    fn only_bound_merchant_keys_act_for_a_merchant() {
+        let merchant = MerchantId::generate();
+        let bound = Caller::ApiKey {
+            id: "key_m".into(),
+            role: Role::Merchant,
+            merchant_id: Some(merchant.clone()),
+        };
+        assert_eq!(bound.merchant_id(), Some(merchant.as_str()));
+        let unbound = Caller::ApiKey {
+            id: "key_old".into(),
+            role: Role::Merchant,
+            merchant_id: None,
+        };
+        assert_eq!(unbound.merchant_id(), None);
+        assert_eq!(Caller::Member(MemberId::generate()).merchant_id(), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use bank_accounts::BankAccountError;
 use item_lock::ItemLockError;
 use ledger::LedgerError;
 use membership::MemberError;
+use merchants::MerchantError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use wallet::bank_transfer::TransferError;
@@ -53,6 +54,15 @@ pub enum ApiError {
     /// The API key named in the path does not exist.
     #[error("API key {0} does not exist")]
     ApiKeyNotFound(String),
+    /// A `merchant` key was asked for without the merchant it acts for.
+    #[error("a merchant key needs the merchant_id it acts for")]
+    MerchantIdRequired,
+    /// A `merchant` key was asked for a merchant that does not exist.
+    #[error("merchant_id {0} names no merchant")]
+    MerchantIdUnknown(String),
+    /// A key of another role than `merchant` was asked to act for a merchant.
+    #[error("only merchant keys are bound to a merchant_id")]
+    MerchantIdNotAllowed,
     /// The route exists but not for this HTTP method.
     #[error("this route does not accept the request's method")]
     MethodNotAllowed,
@@ -86,6 +96,9 @@ pub enum ApiError {
     /// Webhooks refused the request or could not be reached.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    /// Merchants refused the request, or the bank or the database could not be reached.
+    #[error(transparent)]
+    Merchant(#[from] MerchantError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -132,7 +145,10 @@ impl ApiError {
             | ApiError::AmountInvalid(_)
             | ApiError::CurrencyUnknown(_)
             | ApiError::CurrencyMismatch(_)
-            | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::IdempotencyKeyReused
+            | ApiError::MerchantIdRequired
+            | ApiError::MerchantIdUnknown(_)
+            | ApiError::MerchantIdNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::RouteNotFound(_) | ApiError::ApiKeyNotFound(_) => StatusCode::NOT_FOUND,
@@ -146,6 +162,7 @@ impl ApiError {
             ApiError::Wallet(error) => wallet_status(error),
             ApiError::ItemLock(error) => item_lock_status(error),
             ApiError::Webhook(error) => webhook_status(error),
+            ApiError::Merchant(error) => merchant_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -163,6 +180,9 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::ApiKeyNotFound(_) => "api_key_not_found",
+            ApiError::MerchantIdRequired => "merchant_id_required",
+            ApiError::MerchantIdUnknown(_) => "merchant_id_unknown",
+            ApiError::MerchantIdNotAllowed => "merchant_id_not_allowed",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RequestTimeout => "request_timeout",
@@ -174,6 +194,7 @@ impl ApiError {
             ApiError::Wallet(error) => error.code(),
             ApiError::ItemLock(error) => error.code(),
             ApiError::Webhook(error) => error.code(),
+            ApiError::Merchant(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -220,9 +241,10 @@ impl ApiError {
                     TransferError::Storage(_) | TransferError::Ledger(LedgerError::Storage(_)),
                 ),
             )
-            | ApiError::Webhook(WebhookError::Storage(_)) => {
-                "the database is unavailable; retry later".to_owned()
-            }
+            | ApiError::Webhook(WebhookError::Storage(_))
+            | ApiError::Merchant(
+                MerchantError::Storage(_) | MerchantError::Ledger(LedgerError::Storage(_)),
+            ) => "the database is unavailable; retry later".to_owned(),
             ApiError::ItemLock(ItemLockError::Unavailable(_)) => {
                 "the item lock store is unavailable; retry later".to_owned()
             }
@@ -239,7 +261,10 @@ impl ApiError {
                 WebhookError::Keys(_)
                 | WebhookError::Internal(_)
                 | WebhookError::EventConflict { .. },
-            ) => "an internal error occurred".to_owned(),
+            )
+            | ApiError::Merchant(MerchantError::Internal(_) | MerchantError::Keys(_)) => {
+                "an internal error occurred".to_owned()
+            }
             ApiError::Status(status) => {
                 format!(
                     "the request failed: {}",
@@ -406,6 +431,29 @@ fn webhook_status(error: &WebhookError) -> StatusCode {
     }
 }
 
+/// Maps every merchant refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`]. A bank that refused or did not answer the holder check is a 5xx, so that
+/// an idempotent retry runs afresh instead of replaying the failure.
+fn merchant_status(error: &MerchantError) -> StatusCode {
+    match error {
+        MerchantError::NotFound(_) => StatusCode::NOT_FOUND,
+        MerchantError::NameInvalid(_)
+        | MerchantError::FeeInvalid
+        | MerchantError::BankCodeInvalid(_)
+        | MerchantError::AccountNumberInvalid(_)
+        | MerchantError::HolderNameInvalid(_)
+        | MerchantError::AccountUnknownAtBank
+        | MerchantError::HolderNameMismatch { .. }
+        | MerchantError::RequestKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        MerchantError::BankRefused(_) => StatusCode::BAD_GATEWAY,
+        MerchantError::BankUnavailable | MerchantError::Storage(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        MerchantError::Keys(_) | MerchantError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        MerchantError::Ledger(error) => ledger_status(error),
+    }
+}
+
 /// A code for statuses that only generic layers produce.
 fn status_code_name(status: StatusCode) -> &'static str {
     match status {
@@ -511,6 +559,47 @@ mod tests {
             assert_eq!(api.code(), code);
             assert!(!api.public_message().contains("10.0.0.7"));
         }
+    }
+
+    #[test]
+    fn merchant_errors_keep_their_codes_and_get_the_documented_statuses() {
+        let cases = [
+            (MerchantError::NotFound("mer_x".into()), 404),
+            (MerchantError::FeeInvalid, 422),
+            (
+                MerchantError::HolderNameMismatch {
+                    actual_masked: "홍**".into(),
+                },
+                422,
+            ),
+            (MerchantError::AccountUnknownAtBank, 422),
+            (MerchantError::RequestKeyReused, 422),
+            (
+                MerchantError::BankRefused(banking::RefusalCode::NotPermitted),
+                502,
+            ),
+            (MerchantError::BankUnavailable, 503),
+            (MerchantError::Internal("x".into()), 500),
+        ];
+        for (error, status) in cases {
+            let code = error.code();
+            let api = ApiError::from(error);
+            assert_eq!(api.status().as_u16(), status, "{code}");
+            assert_eq!(api.code(), code);
+        }
+        for (error, code) in [
+            (ApiError::MerchantIdRequired, "merchant_id_required"),
+            (
+                ApiError::MerchantIdUnknown("x".into()),
+                "merchant_id_unknown",
+            ),
+            (ApiError::MerchantIdNotAllowed, "merchant_id_not_allowed"),
+        ] {
+            assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(error.code(), code);
+        }
+        let internal = ApiError::from(MerchantError::Internal("mer_x has a bad id".into()));
+        assert!(!internal.public_message().contains("mer_x"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod idempotency;
 mod items;
 mod ledger;
 mod members;
+mod merchants;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -33,6 +34,7 @@ mod webhooks;
 use std::sync::Arc;
 
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
+use ::merchants::Merchants;
 use ::webhooks::{WebhookConfig, Webhooks};
 use axum::http::Request;
 use axum::{Extension, Router};
@@ -130,6 +132,9 @@ pub struct AppState {
     /// Merchants' webhook endpoints, events and deliveries; secrets sealed under the
     /// account-number keys.
     pub(crate) webhooks: Webhooks,
+    /// Merchants: onboarding, settlement accounts (sealed with the linked accounts' keys, checked
+    /// through the wallet's bank transfer executor), fee rates, merchant ledger accounts.
+    pub(crate) merchants: Merchants,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -175,6 +180,12 @@ impl AppState {
             config.bank_accounts.keys.clone(),
             WebhookConfig::default(),
         );
+        let merchants = Merchants::new(
+            db.clone(),
+            ledger.clone(),
+            wallets.bank_transfers().clone(),
+            config.bank_accounts.keys.clone(),
+        );
         AppState {
             ledger,
             members,
@@ -182,6 +193,7 @@ impl AppState {
             wallets,
             item_locks,
             webhooks,
+            merchants,
             db,
             metrics,
             config,
@@ -213,6 +225,11 @@ impl AppState {
     /// that records events on the same database.
     pub fn webhooks(&self) -> &Webhooks {
         &self.webhooks
+    }
+
+    /// The merchants service, for the services that pay and settle merchants.
+    pub fn merchants(&self) -> &Merchants {
+        &self.merchants
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -251,6 +268,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(wallets::routes())
         .merge(items::routes())
         .merge(webhooks::routes())
+        .merge(merchants::routes())
         .merge(api_keys::routes())
 }
 

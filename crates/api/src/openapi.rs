@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "wallets", description = "Prepaid money: balances, history with mtx_ numbers, charges, withdrawals, payouts, transfers between members"),
         (name = "items", description = "Item locks: which buyer holds a unique item while paying (admin and platform keys only)"),
         (name = "webhooks", description = "Merchants' webhook endpoints, their events with delivery states, and re-queueing dead deliveries (admin and platform keys for now)"),
+        (name = "merchants", description = "Merchants: onboarding with a holder-checked settlement account, fee rates in basis points, merchant API keys (admin and platform keys; a merchant key reads its own merchant)"),
         (name = "admin", description = "API key management (admin keys only)"),
     )
 )]

@@ -58,7 +58,7 @@ async fn every_protected_route_refuses_missing_bad_revoked_and_non_admin_keys() 
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, merchant_secret) = app.api_key("merchant").await;
+    let (_, merchant_secret) = app.merchant("마이커피").await;
     let (_, platform_secret) = app.api_key("platform").await;
 
     let unauthenticated = [
@@ -91,7 +91,7 @@ async fn every_protected_route_refuses_missing_bad_revoked_and_non_admin_keys() 
 async fn refused_callers_move_no_money() {
     let app = spawn_app().await;
     let (wallet, bank) = common::funded_wallet(&app, "auth", "KRW", "1000").await;
-    let (_, merchant_secret) = app.api_key("merchant").await;
+    let (_, merchant_secret) = app.merchant("마이커피").await;
     let body = common::transfer_body(None, &wallet, &bank, "400", "KRW");
     let (status, error) = send(
         app.client
@@ -136,7 +136,7 @@ async fn api_keys_are_created_listed_and_revoked() {
     let mine = keys.iter().find(|k| k["id"] == id.as_str()).unwrap();
     assert_eq!(
         mine,
-        &json!({"id": id, "role": "platform", "name": "settlement-batch", "created_at": created["created_at"], "revoked_at": null})
+        &json!({"id": id, "role": "platform", "name": "settlement-batch", "merchant_id": null, "created_at": created["created_at"], "revoked_at": null})
     );
     assert!(
         !listed.to_string().contains(&secret),

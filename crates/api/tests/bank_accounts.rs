@@ -456,7 +456,7 @@ async fn only_the_owner_acts_staff_keys_read_masked_and_merchants_and_strangers_
     let owner = app.member("kim@example.com", "010-1234-5678").await;
     let other = app.member("lee@example.com", "010-8765-4321").await;
     let id = verified_account(&app, &owner, NUMBER).await;
-    let (_, merchant) = app.api_key("merchant").await;
+    let (_, merchant) = app.merchant("마이커피").await;
     let (_, platform) = app.api_key("platform").await;
     let one = format!("/v1/bank-accounts/{id}");
     let missing = "/v1/bank-accounts/ba_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B";

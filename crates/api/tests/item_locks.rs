@@ -54,7 +54,7 @@ async fn operators_and_the_platform_see_who_holds_an_item() {
 async fn members_and_merchants_may_not_read_locks_and_keys_are_checked() {
     let app = spawn_app().await;
     let member = app.member("buyer@example.com", "010-1234-5678").await;
-    let (_, merchant) = app.api_key("merchant").await;
+    let (_, merchant) = app.merchant("Lock Shop").await;
     for token in [member.token.as_str(), merchant.as_str()] {
         let (status, body) = lock_of(&app, token, "listing:1").await;
         assert_error(status, &body, 403, "forbidden");

@@ -309,7 +309,7 @@ async fn credentials(app: &TestApp) -> Credentials {
         other,
         admin: app.admin_key.clone(),
         platform: app.api_key("platform").await.1,
-        merchant: app.api_key("merchant").await.1,
+        merchant: app.merchant("마이커피").await.1,
         revoked: revoked.token,
     }
 }

@@ -203,6 +203,12 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/v1/merchants/{merchant_id}/webhook-events"),
     ("POST", "/v1/webhook-deliveries/{id}/retry"),
+    ("POST", "/v1/merchants"),
+    ("GET", "/v1/merchants"),
+    ("GET", "/v1/merchants/{merchant_id}"),
+    ("PATCH", "/v1/merchants/{merchant_id}"),
+    ("PUT", "/v1/merchants/{merchant_id}/settlement-account"),
+    ("POST", "/v1/merchants/{merchant_id}/api-keys"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -833,7 +833,7 @@ async fn members_see_only_their_own_wallets() {
     let (_, charged) = charge(&app, &kim.member, 10_000).await;
     let mtx = charged["transaction"]["id"].as_str().unwrap();
     let (_, platform) = app.api_key("platform").await;
-    let (_, merchant) = app.api_key("merchant").await;
+    let (_, merchant) = app.merchant("마이커피").await;
     let revoked = app.member("gone@example.com", "010-3000-0009").await;
     let (status, _) =
         send(app.bearer(&revoked.token, Method::DELETE, "/v1/sessions/current")).await;

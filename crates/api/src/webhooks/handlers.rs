@@ -11,35 +11,46 @@ use super::views::{
     CreateEndpointRequest, DeliveryView, EndpointCreatedView, EndpointList, EndpointView,
     EventList, EventView, EventsQuery,
 };
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, OperatorCaller, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::PAGE_SIZE_DEFAULT;
 use crate::AppState;
+use merchants::{MerchantError, MerchantId};
 
 /// Who may act for a merchant's webhooks: the one place that decides it. Admin and platform
-/// keys act for any merchant they name.
-fn authorize_merchant(caller: &Caller, merchant_id: &str) -> Result<(), ApiError> {
-    match caller {
+/// keys act for any merchant; a merchant's own key for its merchant only. Another merchant's
+/// key gets 404 `merchant_not_found`, as an id that names no merchant does; members get 403.
+async fn authorize_merchant(
+    state: &AppState,
+    caller: &Caller,
+    merchant_id: &str,
+) -> Result<(), ApiError> {
+    let staff = matches!(
+        caller,
         Caller::ApiKey {
             role: Role::Admin | Role::Platform,
             ..
-        } => Ok(()),
-        // merchant keys: admitted once Caller carries the bound merchant id
-        // (`caller.merchant_id() == Some(merchant_id)`); a key naming another merchant, or a
-        // resource of another merchant, then answers that resource's 404, as for members.
-        Caller::ApiKey {
-            role: Role::Merchant,
-            ..
         }
-        | Caller::Member(_) => {
-            tracing::debug!(
-                merchant_id,
-                "webhook routes refused: only admin and platform keys act for merchants"
-            );
-            Err(ApiError::Forbidden)
-        }
+    );
+    if !staff && caller.merchant_id() != Some(merchant_id) {
+        return match caller {
+            Caller::ApiKey {
+                role: Role::Merchant,
+                ..
+            } => Err(merchant_not_found(merchant_id)),
+            Caller::ApiKey { .. } | Caller::Member(_) => Err(ApiError::Forbidden),
+        };
     }
+    let Some(id) = MerchantId::parse(merchant_id) else {
+        return Err(merchant_not_found(merchant_id));
+    };
+    state.merchants.get(&id).await?;
+    Ok(())
+}
+
+fn merchant_not_found(raw: &str) -> ApiError {
+    MerchantError::NotFound(raw.chars().take(64).collect()).into()
 }
 
 /// Registers an endpoint. The answer carries the signing secret, which is never shown again.
@@ -54,7 +65,7 @@ fn authorize_merchant(caller: &Caller, merchant_id: &str) -> Result<(), ApiError
         (status = 201, description = "Registered; `secret` is shown only here", body = EndpointCreatedView),
         (status = 400, description = "Malformed request or unknown field", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin or platform key", body = ErrorBody),
+        (status = 403, description = "A member, or a key that is neither staff nor the merchant's own", body = ErrorBody),
         (status = 404, description = "`merchant_not_found`: not a merchant id", body = ErrorBody),
         (status = 409, description = "`webhook_endpoint_limit_reached` (16 live endpoints per merchant)", body = ErrorBody),
         (status = 422, description = "`webhook_url_invalid` or `webhook_event_type_unknown`", body = ErrorBody),
@@ -66,7 +77,7 @@ pub(crate) async fn create_endpoint(
     ApiPath(merchant_id): ApiPath<String>,
     ApiJson(request): ApiJson<CreateEndpointRequest>,
 ) -> Result<Response, ApiError> {
-    authorize_merchant(&caller, &merchant_id)?;
+    authorize_merchant(&state, &caller, &merchant_id).await?;
     let new = NewEndpoint {
         url: request.url,
         event_types: request.event_types,
@@ -91,7 +102,7 @@ pub(crate) async fn create_endpoint(
     responses(
         (status = 200, description = "The active endpoints, oldest first", body = EndpointList),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin or platform key", body = ErrorBody),
+        (status = 403, description = "A member, or a key that is neither staff nor the merchant's own", body = ErrorBody),
         (status = 404, description = "`merchant_not_found`: not a merchant id", body = ErrorBody),
     )
 )]
@@ -100,7 +111,7 @@ pub(crate) async fn list_endpoints(
     caller: Caller,
     ApiPath(merchant_id): ApiPath<String>,
 ) -> Result<Json<EndpointList>, ApiError> {
-    authorize_merchant(&caller, &merchant_id)?;
+    authorize_merchant(&state, &caller, &merchant_id).await?;
     let endpoints = state.webhooks.endpoints(&merchant_id).await?;
     Ok(Json(EndpointList {
         data: endpoints.into_iter().map(EndpointView::from).collect(),
@@ -120,7 +131,7 @@ pub(crate) async fn list_endpoints(
     responses(
         (status = 200, description = "The endpoint", body = EndpointView),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin or platform key", body = ErrorBody),
+        (status = 403, description = "A member, or a key that is neither staff nor the merchant's own", body = ErrorBody),
         (status = 404, description = "`webhook_endpoint_not_found` (no such endpoint, or another merchant's) or `merchant_not_found`", body = ErrorBody),
     )
 )]
@@ -129,7 +140,7 @@ pub(crate) async fn get_endpoint(
     caller: Caller,
     ApiPath((merchant_id, raw)): ApiPath<(String, String)>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    authorize_merchant(&caller, &merchant_id)?;
+    authorize_merchant(&state, &caller, &merchant_id).await?;
     let endpoint = state
         .webhooks
         .endpoint(&merchant_id, &endpoint_id(&raw)?)
@@ -151,7 +162,7 @@ pub(crate) async fn get_endpoint(
     responses(
         (status = 200, description = "The deleted endpoint (`status: deleted`)", body = EndpointView),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin or platform key", body = ErrorBody),
+        (status = 403, description = "A member, or a key that is neither staff nor the merchant's own", body = ErrorBody),
         (status = 404, description = "`webhook_endpoint_not_found` or `merchant_not_found`", body = ErrorBody),
     )
 )]
@@ -160,7 +171,7 @@ pub(crate) async fn delete_endpoint(
     caller: Caller,
     ApiPath((merchant_id, raw)): ApiPath<(String, String)>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    authorize_merchant(&caller, &merchant_id)?;
+    authorize_merchant(&state, &caller, &merchant_id).await?;
     let endpoint = state
         .webhooks
         .delete_endpoint(&merchant_id, &endpoint_id(&raw)?)
@@ -179,7 +190,7 @@ pub(crate) async fn delete_endpoint(
         (status = 200, description = "A page of events", body = EventList),
         (status = 400, description = "Malformed cursor or limit", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin or platform key", body = ErrorBody),
+        (status = 403, description = "A member, or a key that is neither staff nor the merchant's own", body = ErrorBody),
         (status = 404, description = "`merchant_not_found`: not a merchant id", body = ErrorBody),
     )
 )]
@@ -189,7 +200,7 @@ pub(crate) async fn list_events(
     ApiPath(merchant_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    authorize_merchant(&caller, &merchant_id)?;
+    authorize_merchant(&state, &caller, &merchant_id).await?;
     let limit = query.limit.unwrap_or(PAGE_SIZE_DEFAULT);
     if !(1..=EVENT_PAGE_SIZE_MAX).contains(&limit) {
         return Err(ApiError::InvalidRequest(format!(
@@ -230,19 +241,13 @@ pub(crate) async fn list_events(
 )]
 pub(crate) async fn retry_delivery(
     State(state): State<AppState>,
-    caller: Caller,
+    _operator: OperatorCaller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     let found = match DeliveryId::parse(&raw) {
         Some(id) => state.webhooks.delivery(&id).await?,
         None => None,
     };
-    // A missing delivery is no merchant's: whoever could act on some delivery learns only that
-    // this one does not exist.
-    authorize_merchant(
-        &caller,
-        found.as_ref().map_or("", |delivery| &delivery.merchant_id),
-    )?;
     let delivery = found.ok_or_else(|| delivery_not_found(&raw))?;
     let requeued = state.webhooks.retry_delivery(&delivery.id).await?;
     Ok(Json(requeued.into()))

@@ -12,6 +12,9 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use testkit::TestDb;
 
+/// The bank every test merchant's settlement account is at.
+pub const MERCHANT_BANK: &str = "088";
+
 /// The admin key every test server is configured with.
 pub const ADMIN_KEY: &str = "mpk_test_admin_key_0123456789abcdefghijklmnopqrstu";
 
@@ -179,7 +182,52 @@ impl TestApp {
         body
     }
 
-    /// Creates an API key of the given role and returns (id, secret).
+    /// Opens an account at the sandbox bank held in `holder`'s name, as a business would at
+    /// the counter.
+    pub async fn open_bank_account(&self, bank_code: &str, number: &str, holder: &str) {
+        let (status, body) = send(
+            self.client
+                .post(format!("{}/admin/accounts", self.bank.base_url()))
+                .json(&json!({
+                    "bank_code_std": bank_code, "account_num": number,
+                    "account_holder_name": holder,
+                })),
+        )
+        .await;
+        assert!(status.is_success(), "{body}");
+    }
+
+    /// Onboards a merchant named `name` (2.5 % fee) with a fresh settlement account at the
+    /// sandbox bank held in its name, and creates a key bound to it. Returns (merchant id,
+    /// key secret).
+    pub async fn merchant(&self, name: &str) -> (String, String) {
+        let number = format!("77{:010}", ulid::Ulid::new().random() % 10_000_000_000);
+        self.open_bank_account(MERCHANT_BANK, &number, name).await;
+        let (status, merchant) = self
+            .post(
+                "/v1/merchants",
+                &json!({
+                    "name": name, "fee_bps": 250,
+                    "settlement_account": {
+                        "bank_code": MERCHANT_BANK, "account_number": number, "holder_name": name,
+                    },
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{merchant}");
+        let id = merchant["id"].as_str().expect("merchant id").to_owned();
+        let (status, key) = self
+            .post(
+                &format!("/v1/merchants/{id}/api-keys"),
+                &json!({"name": format!("{name} server")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        (id, key["secret"].as_str().expect("secret").to_owned())
+    }
+
+    /// Creates an API key of role `admin` or `platform` and returns (id, secret); merchant
+    /// keys are bound to a merchant: see [`TestApp::merchant`].
     pub async fn api_key(&self, role: &str) -> (String, String) {
         let (status, body) = self
             .post(
