@@ -51,9 +51,10 @@ CREATE TABLE webhook_events (
     -- The exact JSON body every delivery of the event sends, fixed when it is recorded.
     payload          TEXT NOT NULL,
     created_at       BIGINT NOT NULL,
-    -- One event per change: recording the same type for the same resource version again is a
-    -- replay of the first, never a second event.
-    UNIQUE (resource_type, resource_id, resource_version, event_type)
+    -- One event per change and merchant: recording the same type for the same resource version
+    -- again is a replay of the first, never a second event. The merchant is part of the key
+    -- because one change can concern several merchants (a payment with several sellers).
+    UNIQUE (merchant_id, resource_type, resource_id, resource_version, event_type)
 );
 CREATE INDEX webhook_events_by_merchant ON webhook_events (merchant_id, id);
 

@@ -5,6 +5,7 @@
 //! with the request id and replaced by a generic message, so that nothing about the server's
 //! insides reaches a client.
 
+use ::payments::PaymentError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -99,6 +100,9 @@ pub enum ApiError {
     /// Merchants refused the request, or the bank or the database could not be reached.
     #[error(transparent)]
     Merchant(#[from] MerchantError),
+    /// The payments service refused the checkout or could not finish it.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -163,6 +167,7 @@ impl ApiError {
             ApiError::ItemLock(error) => item_lock_status(error),
             ApiError::Webhook(error) => webhook_status(error),
             ApiError::Merchant(error) => merchant_status(error),
+            ApiError::Payment(error) => payment_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -195,6 +200,9 @@ impl ApiError {
             ApiError::ItemLock(error) => error.code(),
             ApiError::Webhook(error) => error.code(),
             ApiError::Merchant(error) => error.code(),
+            ApiError::Payment(PaymentError::Storage(_)) => "storage_unavailable",
+            ApiError::Payment(PaymentError::Internal(_)) => "internal_error",
+            ApiError::Payment(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -227,6 +235,14 @@ impl ApiError {
     fn public_message(&self) -> String {
         match self {
             ApiError::Storage(_)
+            | ApiError::Payment(PaymentError::Storage(_))
+            | ApiError::Payment(PaymentError::Ledger(LedgerError::Storage(_)))
+            | ApiError::Payment(PaymentError::Webhook(WebhookError::Storage(_)))
+            | ApiError::Payment(PaymentError::Wallet(
+                WalletError::Storage(_)
+                | WalletError::Ledger(LedgerError::Storage(_))
+                | WalletError::Member(MemberError::Storage(_)),
+            ))
             | ApiError::Ledger(LedgerError::Storage(_))
             | ApiError::Member(MemberError::Storage(_))
             | ApiError::Member(MemberError::Ledger(LedgerError::Storage(_)))
@@ -245,10 +261,18 @@ impl ApiError {
             | ApiError::Merchant(
                 MerchantError::Storage(_) | MerchantError::Ledger(LedgerError::Storage(_)),
             ) => "the database is unavailable; retry later".to_owned(),
-            ApiError::ItemLock(ItemLockError::Unavailable(_)) => {
+            ApiError::ItemLock(ItemLockError::Unavailable(_))
+            | ApiError::Payment(PaymentError::ItemLock(ItemLockError::Unavailable(_))) => {
                 "the item lock store is unavailable; retry later".to_owned()
             }
             ApiError::Internal(_)
+            | ApiError::Payment(PaymentError::Internal(_))
+            | ApiError::Payment(PaymentError::Wallet(WalletError::Internal(_)))
+            | ApiError::Payment(PaymentError::Webhook(
+                WebhookError::Keys(_)
+                | WebhookError::Internal(_)
+                | WebhookError::EventConflict { .. },
+            ))
             | ApiError::Member(MemberError::Internal(_))
             | ApiError::BankAccount(BankAccountError::Internal(_))
             | ApiError::BankAccount(BankAccountError::Keys(_))
@@ -369,6 +393,29 @@ fn bank_account_status(error: &BankAccountError) -> StatusCode {
 
 /// Maps every wallet refusal to a status, listing each variant for the same reason as
 /// [`ledger_status`].
+/// Maps every payments refusal to a status; the wallet's and the ledger's keep theirs.
+fn payment_status(error: &PaymentError) -> StatusCode {
+    match error {
+        PaymentError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        PaymentError::AmountOutOfRange
+        | PaymentError::FundingMismatch
+        | PaymentError::CurrencyMismatch
+        | PaymentError::CurrencyUnsupported(_)
+        | PaymentError::CheckoutReused(_)
+        | PaymentError::PaymentOrderIdReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        PaymentError::Seller(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        PaymentError::Seller(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        PaymentError::PaymentNotFound(_) | PaymentError::OrderNotFound(_) => StatusCode::NOT_FOUND,
+        PaymentError::BuyerNotActive(_) | PaymentError::Conflict(_) => StatusCode::CONFLICT,
+        PaymentError::ItemLock(error) => item_lock_status(error),
+        PaymentError::Webhook(error) => webhook_status(error),
+        PaymentError::Wallet(error) => wallet_status(error),
+        PaymentError::Ledger(error) => ledger_status(error),
+        PaymentError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PaymentError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 fn wallet_status(error: &WalletError) -> StatusCode {
     match error {
         WalletError::AmountInvalid

@@ -636,10 +636,17 @@ mod tests {
             ),
         ))
         .expect("bank client");
+        // Nor is a PSP.
+        let psp = psp::TossPayments::new(psp::TossConfig::new(
+            "http://127.0.0.1:9",
+            psp::SecretKey::new("test_sk_unit"),
+        ))
+        .expect("PSP client");
         let state = AppState::new(
             ledger,
             db,
             Arc::new(bank),
+            Arc::new(psp),
             crate::metrics_handle(),
             crate::ApiConfig::default(),
         );

@@ -26,6 +26,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod pagination;
+mod payments;
 mod request_id;
 mod time;
 mod wallets;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use ::merchants::Merchants;
+use ::payments::{PaymentServices, Payments, PaymentsConfig};
 use ::webhooks::{WebhookConfig, Webhooks};
 use axum::http::Request;
 use axum::{Extension, Router};
@@ -42,11 +44,12 @@ use banking::{BankFees, BankGateway};
 use item_lock::{DbItemLocks, ItemLocks};
 use membership::Members;
 use metrics_exporter_prometheus::PrometheusHandle;
+use psp::CardProcessor;
 use storage::Db;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wallet::Wallets;
+use wallet::{Points, Wallets};
 
 pub use crate::api_keys::ensure_admin_key;
 pub use crate::auth::{AdminCaller, Caller, MemberCaller, Role, Secret};
@@ -80,6 +83,9 @@ pub struct ApiConfig {
     /// The item lock store (the database's when none is given) and how long a checkout holds
     /// its items.
     pub item_locks: ItemLockConfig,
+    /// When the payments resumer takes over unfinished orders, and how long an unknown card
+    /// charge may be sent again.
+    pub payments: PaymentsConfig,
 }
 
 impl Default for ApiConfig {
@@ -90,6 +96,7 @@ impl Default for ApiConfig {
             bank_accounts: BankAccountConfig::new(Arc::new(ephemeral_account_keys())),
             wallet: WalletConfig::default(),
             item_locks: ItemLockConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -105,6 +112,7 @@ impl ApiConfig {
             bank_accounts: self.bank_accounts,
             wallet: self.wallet,
             item_locks: self.item_locks.bounded(),
+            payments: self.payments,
         }
     }
 }
@@ -135,6 +143,9 @@ pub struct AppState {
     /// Merchants: onboarding, settlement accounts (sealed with the linked accounts' keys, checked
     /// through the wallet's bank transfer executor), fee rates, merchant ledger accounts.
     pub(crate) merchants: Merchants,
+    pub(crate) points: Points,
+    /// Checkout payments: charges the buyer's points, wallet and card through `psp`.
+    pub(crate) payments: Payments,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -145,11 +156,13 @@ impl AppState {
     /// and wallets run on the same database and read time from the ledger's clock; `bank` is
     /// the one way to the bank (the in-process sandbox by default, or a bank at `--bank-url`),
     /// and wallets find members' bank accounts through the linked-accounts service. Item locks
-    /// are the configured store, or the database's on the ledger's clock.
+    /// are the configured store, or the database's on the ledger's clock. `psp` is the one way
+    /// to the card processor, and payments reach sellers through the merchants service.
     pub fn new(
         ledger: Arc<::ledger::Ledger>,
         db: Db,
         bank: Arc<dyn BankGateway>,
+        psp: Arc<dyn CardProcessor>,
         metrics: PrometheusHandle,
         config: ApiConfig,
     ) -> AppState {
@@ -186,6 +199,23 @@ impl AppState {
             wallets.bank_transfers().clone(),
             config.bank_accounts.keys.clone(),
         );
+        let points = Points::new(ledger.clone(), members.clone());
+        let payments = Payments::new(
+            PaymentServices {
+                db: db.clone(),
+                ledger: ledger.clone(),
+                members: members.clone(),
+                wallets: wallets.clone(),
+                points: points.clone(),
+                sellers: Arc::new(merchants.clone()),
+                psp,
+                item_locks: item_locks.clone(),
+            },
+            PaymentsConfig {
+                item_lock_ttl: config.item_locks.ttl,
+                ..config.payments
+            },
+        );
         AppState {
             ledger,
             members,
@@ -194,6 +224,8 @@ impl AppState {
             item_locks,
             webhooks,
             merchants,
+            points,
+            payments,
             db,
             metrics,
             config,
@@ -230,6 +262,11 @@ impl AppState {
     /// The merchants service, for the services that pay and settle merchants.
     pub fn merchants(&self) -> &Merchants {
         &self.merchants
+    }
+
+    /// The payments service, for the resumer that `mypay serve` runs.
+    pub fn payments(&self) -> &Payments {
+        &self.payments
     }
 
     /// The state as placed in request extensions by [`router`]. Layers that are built before
@@ -269,6 +306,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(items::routes())
         .merge(webhooks::routes())
         .merge(merchants::routes())
+        .merge(payments::routes())
         .merge(api_keys::routes())
 }
 

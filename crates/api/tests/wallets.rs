@@ -11,52 +11,18 @@ use std::time::Duration;
 use api::{ApiConfig, WalletConfig};
 use banking::sandbox::{FaultKind, FaultOp, FaultRule};
 use common::{
-    assert_error, link_active_account, send, spawn_app, spawn_app_with, TestApp, TestMember,
-    ADMIN_KEY,
+    assert_error, bank_admin, linked_member, open_account, post_money, send, spawn_app,
+    spawn_app_with, TestApp, TestMember, ADMIN_KEY, BANK,
 };
 use ledger::AccountCode;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
-/// Every test member's bank, and the holder name members sign up with.
-const BANK: &str = "004";
-const HOLDER: &str = "김민수";
 /// The sandbox master account's opening balance.
 const MASTER_OPENING: i64 = banking::sandbox::MASTER_OPENING_BALANCE_WON_DEFAULT;
 /// How long a `timeout` or `lost_reply` fault withholds the reply: short, so tests are quick.
 const HOLD_MS: u64 = 200;
-
-/// A member with a linked, consented account at the sandbox bank.
-struct Linked {
-    member: TestMember,
-    account: String,
-}
-
-async fn bank_admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
-    let mut request = app
-        .client
-        .request(method, format!("{}{path}", app.bank.base_url()));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let (status, body) = send(request).await;
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
-
-async fn open_account(app: &TestApp, number: &str, holder: &str, balance: i64) {
-    bank_admin(
-        app,
-        Method::POST,
-        "/admin/accounts",
-        Some(json!({
-            "bank_code_std": BANK, "account_num": number,
-            "account_holder_name": holder, "balance_amt": balance.to_string(),
-        })),
-    )
-    .await;
-}
 
 async fn bank_balance(app: &TestApp, number: &str) -> i64 {
     let body = bank_admin(
@@ -84,28 +50,6 @@ async fn bank_lines(app: &TestApp, number: &str) -> Vec<Value> {
     )
     .await;
     body["res_list"].as_array().unwrap().clone()
-}
-
-/// A member `n` with a bank account holding `balance` won, linked through the API with a debit
-/// consent. The account opens with one won less: the 1-won verification deposit tops it up.
-async fn linked_member(app: &TestApp, n: u32, balance: i64) -> Linked {
-    let member = app
-        .member(&format!("m{n}@example.com"), &format!("010-2000-{n:04}"))
-        .await;
-    let account = format!("1100{n:08}");
-    open_account(app, &account, HOLDER, balance - 1).await;
-    link_active_account(app, &member, BANK, &account).await;
-    Linked { member, account }
-}
-
-/// A POST with a fresh Idempotency-Key.
-async fn post_money(app: &TestApp, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-    send(
-        app.bearer(token, Method::POST, path)
-            .header("Idempotency-Key", ulid::Ulid::new().to_string())
-            .json(body),
-    )
-    .await
 }
 
 async fn charge(app: &TestApp, member: &TestMember, amount: i64) -> (StatusCode, Value) {

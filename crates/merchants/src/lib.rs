@@ -22,6 +22,7 @@
 mod domain;
 mod error;
 mod id;
+mod sellers;
 mod service;
 mod store;
 

@@ -161,6 +161,12 @@ pub struct ServeArgs {
     pub wallet: WalletArgs,
     #[command(flatten)]
     pub item_locks: ItemLockArgs,
+    #[command(flatten)]
+    pub psp: PspArgs,
+    /// How long an unfinished payment order is left to its own request before the resumer
+    /// takes it over, in seconds (1 to 3600).
+    #[arg(long, env = "MYPAY_PAYMENTS_RESUME_AFTER_S", default_value_t = 15)]
+    pub payments_resume_after_s: u64,
 }
 
 /// Where a unique item is locked while its first buyer pays, and for how long.
@@ -173,6 +179,30 @@ pub struct ItemLockArgs {
     /// How long a checkout holds the unique items it names, in seconds (1 to 86,400).
     #[arg(long, env = "MYPAY_ITEM_LOCK_TTL_S", default_value_t = item_lock::DEFAULT_TTL.as_secs())]
     pub item_lock_ttl_s: u64,
+}
+
+/// The card processor checkout charges cards through.
+#[derive(Debug, Args)]
+pub struct PspArgs {
+    /// The card processor's API base URL: Toss Payments (`https://api.tosspayments.com`) or a
+    /// `mypay sandbox-psp`. When unset, a sandbox PSP runs in-process on a loopback port with
+    /// its data in `--sandbox-psp-data`.
+    #[arg(long, env = "MYPAY_PSP_URL")]
+    pub psp_url: Option<String>,
+    /// The secret key sent to the PSP as HTTP Basic credentials; required with `--psp-url`.
+    #[arg(long, env = "MYPAY_PSP_SECRET_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub psp_secret_key: Option<SecretArg>,
+    /// How long a call to the PSP may take before its outcome is taken as unknown, in
+    /// milliseconds.
+    #[arg(long, env = "MYPAY_PSP_TIMEOUT_MS", default_value_t = psp::TIMEOUT_DEFAULT.as_millis() as u64)]
+    pub psp_timeout_ms: u64,
+    /// Where the in-process sandbox PSP keeps its database (unused with `--psp-url`).
+    #[arg(
+        long,
+        env = "MYPAY_SANDBOX_PSP_DATA",
+        default_value = "./mypay-data/sandbox-psp"
+    )]
+    pub sandbox_psp_data: std::path::PathBuf,
 }
 
 /// The keys that seal account numbers at rest, and the partner bank.

@@ -12,8 +12,14 @@ use bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use banking::sandbox::{self, SandboxConfig, SandboxHandle};
 use banking::{BankAccount, BankGateway, HttpBank, HttpBankConfig};
 
-use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ItemLockArgs, ServeArgs};
+use psp::sandbox::{SandboxPspConfig, SandboxPspHandle};
+use psp::{CardProcessor, SecretKey, TossConfig, TossPayments};
 
+use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ItemLockArgs, PspArgs, ServeArgs};
+
+/// How often the payments resumer continues orders a crash or an unknown card outcome left
+/// unfinished.
+const PAYMENT_RESUME_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the wallet's resolver finishes movements whose bank outcome was unknown.
 const WALLET_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often pending holds past their expiry are released.
@@ -128,12 +134,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         wallet: args.wallet.config().map_err(anyhow::Error::msg)?,
         item_locks: item_locks(&args.item_locks, &db, &ledger).await?,
+        payments: payments::PaymentsConfig {
+            resume_after: Duration::from_secs(args.payments_resume_after_s.clamp(1, 3600)),
+            ..payments::PaymentsConfig::default()
+        },
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
+    let (psp, sandbox_psp) = connect_psp(&args.psp).await?;
     let state = api::AppState::new(
         ledger.clone(),
         db.clone(),
         bank,
+        psp,
         api::metrics_handle(),
         config,
     );
@@ -141,6 +153,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let resolver = tokio::spawn(resolve_wallet_movements(state.wallets().clone()));
     let lock_sweeper = tokio::spawn(sweep_expired_item_locks(state.item_locks()));
     let webhook_worker = tokio::spawn(deliver_webhooks(state.webhooks().clone()));
+    let resumer = tokio::spawn(resume_payments(state.payments().clone()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -162,9 +175,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     resolver.abort();
     lock_sweeper.abort();
     webhook_worker.abort();
+    resumer.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
+        sandbox.shutdown().await;
+    }
+    if let Some(sandbox) = sandbox_psp {
         sandbox.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
@@ -246,6 +263,46 @@ async fn sweep_expired_item_locks(locks: Arc<dyn item_lock::ItemLocks>) {
             Err(error) => tracing::warn!(%error, "item lock sweep failed; will retry"),
         }
     }
+}
+
+/// The card processor: the Toss Payments adapter pointed at `--psp-url`, or at a sandbox PSP
+/// started here on a loopback port, so the embedded default runs the same adapter.
+async fn connect_psp(
+    args: &PspArgs,
+) -> anyhow::Result<(Arc<dyn CardProcessor>, Option<SandboxPspHandle>)> {
+    let (base_url, secret_key, sandbox) = match &args.psp_url {
+        Some(url) => {
+            let key = args
+                .psp_secret_key
+                .as_ref()
+                .context("--psp-url needs --psp-secret-key (MYPAY_PSP_SECRET_KEY)")?;
+            (url.clone(), SecretKey::new(key.expose()), None)
+        }
+        None => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot open a port for the in-process sandbox PSP")?;
+            let handle =
+                psp::sandbox::spawn(listener, SandboxPspConfig::new(&args.sandbox_psp_data))
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot start the in-process sandbox PSP in {}",
+                            args.sandbox_psp_data.display()
+                        )
+                    })?;
+            // The in-process sandbox checks no credentials; the adapter sends some anyway.
+            let key = SecretKey::new("test_sk_in_process_sandbox");
+            (handle.base_url().to_owned(), key, Some(handle))
+        }
+    };
+    let config = TossConfig {
+        timeout: Duration::from_millis(args.psp_timeout_ms.clamp(100, 120_000)),
+        ..TossConfig::new(&base_url, secret_key)
+    };
+    let processor = TossPayments::new(config)?;
+    tracing::info!(psp = %base_url, in_process_sandbox = sandbox.is_some(), "card processor ready");
+    Ok((Arc::new(processor), sandbox))
 }
 
 /// Releases holds whose expiry has passed, forever.
@@ -470,6 +527,34 @@ async fn deliver_webhooks(webhooks: webhooks::Webhooks) {
                     tracing::warn!(code = error.code(), %error, "webhook delivery pass failed; will retry");
                     break;
                 }
+            }
+        }
+    }
+}
+
+/// Continues payment orders left unfinished (a crash, a card outcome not known yet): one
+/// resumer pass every few seconds, until the server stops.
+async fn resume_payments(payments: payments::Payments) {
+    let start = tokio::time::Instant::now() + PAYMENT_RESUME_INTERVAL;
+    let mut interval = tokio::time::interval_at(start, PAYMENT_RESUME_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let min_age = payments.config().resume_after;
+        match payments
+            .resume_pending(min_age, payments::RESUME_BATCH_MAX)
+            .await
+        {
+            Ok(pass) if pass.examined > 0 => {
+                tracing::info!(
+                    examined = pass.examined,
+                    finished = pass.finished,
+                    "payments resumer pass"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(code = error.code(), %error, "payments resumer pass failed")
             }
         }
     }

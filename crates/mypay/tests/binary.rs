@@ -23,6 +23,7 @@ struct Server {
 /// key file in `bank_data`.
 fn serve(database_url: &str, bank_data: &Path) -> Server {
     let key_file = bank_data.join("account-keys");
+    let psp_data = bank_data.join("sandbox-psp");
     let started = support::start(
         [
             OsStr::new("serve"),
@@ -32,6 +33,8 @@ fn serve(database_url: &str, bank_data: &Path) -> Server {
             OsStr::new(database_url),
             OsStr::new("--sandbox-bank-data"),
             bank_data.as_os_str(),
+            OsStr::new("--sandbox-psp-data"),
+            psp_data.as_os_str(),
             OsStr::new("--account-key-file"),
             key_file.as_os_str(),
         ],
@@ -159,6 +162,8 @@ async fn serve_move_money_stop_then_check() {
             OsStr::new(&url),
             OsStr::new("--sandbox-bank-data"),
             bank_data.path().as_os_str(),
+            OsStr::new("--sandbox-psp-data"),
+            bank_data.path().join("sandbox-psp").as_os_str(),
             OsStr::new("--account-key-file"),
             bank_data.path().join("account-keys").as_os_str(),
         ],

@@ -46,6 +46,7 @@ async fn the_readme_walk_through_runs_as_written() {
         "sandbox bank listening on ",
     );
     let key_file = dir.path().join("account-keys");
+    let psp_data = dir.path().join("psp");
     let server = support::start(
         [
             OsStr::new("serve"),
@@ -59,6 +60,8 @@ async fn the_readme_walk_through_runs_as_written() {
             OsStr::new(ADMIN_KEY),
             OsStr::new("--account-key-file"),
             key_file.as_os_str(),
+            OsStr::new("--sandbox-psp-data"),
+            psp_data.as_os_str(),
         ],
         "listening on ",
     );

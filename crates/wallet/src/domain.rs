@@ -64,6 +64,9 @@ pub enum OperationKind {
     Payout,
     /// Money moved from one member's wallet to another's.
     Transfer,
+    /// Money paid to a merchant at checkout: held while the payment order executes, taken
+    /// when it succeeds. The payments service, not the wallet's resolver, finishes it.
+    Payment,
 }
 
 impl OperationKind {
@@ -73,6 +76,7 @@ impl OperationKind {
             OperationKind::Withdrawal => "withdrawal",
             OperationKind::Payout => "payout",
             OperationKind::Transfer => "transfer",
+            OperationKind::Payment => "payment",
         }
     }
 
@@ -82,6 +86,7 @@ impl OperationKind {
             "withdrawal" => Ok(OperationKind::Withdrawal),
             "payout" => Ok(OperationKind::Payout),
             "transfer" => Ok(OperationKind::Transfer),
+            "payment" => Ok(OperationKind::Payment),
             other => Err(WalletError::Internal(format!(
                 "unknown operation kind {other:?}"
             ))),
@@ -129,6 +134,7 @@ pub enum EntryKind {
     Payout,
     TransferIn,
     TransferOut,
+    Payment,
     Adjustment,
 }
 
@@ -140,6 +146,7 @@ impl EntryKind {
             EntryKind::Payout => "payout",
             EntryKind::TransferIn => "transfer_in",
             EntryKind::TransferOut => "transfer_out",
+            EntryKind::Payment => "payment",
             EntryKind::Adjustment => "adjustment",
         }
     }

@@ -20,6 +20,7 @@ pub mod bank_transfer;
 mod domain;
 mod error;
 mod funding;
+mod points;
 mod service;
 mod store;
 
@@ -31,9 +32,10 @@ pub use domain::{
 };
 pub use error::WalletError;
 pub use funding::{ChargeSource, FundingAccounts, FundingError, WithdrawalTarget};
+pub use points::{Points, POINTS_CURRENCY, REWARDS_ACCOUNT};
 pub use service::{
-    ChargeRequest, HistoryEntry, MoneyTx, Movement, PayoutRequest, Recipient, ResolvePass,
-    TransferRequest, WalletBalance, Wallets, WithdrawRequest, ABANDONED_AFTER_MICROS,
+    ChargeRequest, HistoryEntry, MoneyTx, Movement, PaymentDebit, PayoutRequest, Recipient,
+    ResolvePass, TransferRequest, WalletBalance, Wallets, WithdrawRequest, ABANDONED_AFTER_MICROS,
     MASTER_ACCOUNT, RESOLVE_BATCH_MAX, RESOLVE_MIN_AGE, TRANSFER_ABANDONED_AFTER_MICROS,
     TRANSFER_OWNER,
 };

@@ -65,7 +65,11 @@ pub struct WalletBalance {
 }
 
 impl WalletBalance {
-    fn new(member: &MemberId, account: Option<AccountId>, balance: Balance) -> WalletBalance {
+    pub(crate) fn new(
+        member: &MemberId,
+        account: Option<AccountId>,
+        balance: Balance,
+    ) -> WalletBalance {
         WalletBalance {
             member_id: member.clone(),
             currency: balance.currency,
@@ -77,7 +81,7 @@ impl WalletBalance {
         }
     }
 
-    fn empty(member: &MemberId, currency: Currency) -> WalletBalance {
+    pub(crate) fn empty(member: &MemberId, currency: Currency) -> WalletBalance {
         let zero = Money::zero(currency);
         WalletBalance {
             member_id: member.clone(),
@@ -163,6 +167,24 @@ pub struct TransferRequest {
     pub to: Recipient,
     pub auto_top_up: bool,
 }
+
+/// The money part of one payment order, taken from the buyer's wallet: held while the order
+/// executes, then captured or released by the payments service.
+#[derive(Debug, Clone)]
+pub struct PaymentDebit {
+    pub amount: Money,
+    /// Where the money goes when the payment is captured (the payments clearing account).
+    pub credit_account: AccountId,
+    /// Whom the buyer paid, as the buyer's history shows it.
+    pub merchant_label: String,
+    /// The payment order (`po_…`) the money is for. It is the operation's request key, so an
+    /// order resumed after a crash finds its operation instead of taking the money twice.
+    pub payment_order: String,
+    pub auto_top_up: bool,
+}
+
+/// The request-key scope of payment operations; no caller's scope (`usr_…`, `key_…`) is it.
+const PAYMENT_SCOPE: &str = "payment";
 
 /// What a pass of the resolver did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -445,6 +467,136 @@ impl Wallets {
                 self.movement(&sender.id, op, top_up).await
             }
             Err(error) => Err(self.stopped(&op, error).await?),
+        }
+    }
+
+    /// Holds a payment order's money in the buyer's wallet (topping it up first when short and
+    /// allowed). Repeating it for the same order answers the same operation and reserves
+    /// nothing twice; an operation already captured or released is answered as it is.
+    pub async fn reserve_payment(
+        &self,
+        buyer: &MemberId,
+        debit: PaymentDebit,
+    ) -> Result<Movement, WalletError> {
+        let amount = positive_amount(debit.amount)?;
+        let key = RequestKey {
+            scope: PAYMENT_SCOPE.to_owned(),
+            key: debit.payment_order.clone(),
+        };
+        let member = self.inner.members.get(buyer).await?;
+        let op = match self
+            .replay(Some(&key), OperationKind::Payment, amount)
+            .await?
+        {
+            Some(op) => op,
+            None => self.record_payment(&member, amount, &debit, &key).await?,
+        };
+        if op.state != OperationState::Pending || self.hold_exists(&op.id).await? {
+            return self.movement(buyer, op, None).await;
+        }
+        let wallet = self.wallet_account(buyer, amount.currency()).await?;
+        let top_up = match self
+            .ensure_available(&member, &wallet, &op, debit.auto_top_up, Some(&key))
+            .await
+        {
+            Ok(top_up) => top_up,
+            Err(error) => return Err(self.stopped(&op, error).await?),
+        };
+        let hold = NewHold {
+            id: op.id.hold_id(),
+            debit_account_id: wallet,
+            credit_account_id: debit.credit_account,
+            amount,
+            expires_at: None,
+            metadata: Some(serde_json::json!({
+                "mtx": op.id.as_str(),
+                "kind": "payment",
+                "payment_order": debit.payment_order,
+            })),
+            balance_limits: Vec::new(),
+        };
+        if let Err(error) = self.inner.ledger.reserve_hold(hold).await {
+            return Err(self.stopped(&op, self.ledger_refusal(error)).await?);
+        }
+        self.movement(buyer, op, top_up).await
+    }
+
+    /// Takes a reserved payment: posts its hold under the operation's number. Repeating it is
+    /// a replay.
+    pub async fn capture_payment(&self, id: &MoneyTxId) -> Result<(), WalletError> {
+        let op = self.payment_operation(id).await?;
+        match op.state {
+            OperationState::Succeeded => return Ok(()),
+            OperationState::Failed => {
+                return Err(WalletError::Internal(format!(
+                    "payment {id} was released and cannot be captured"
+                )))
+            }
+            OperationState::Pending => {}
+        }
+        self.inner
+            .ledger
+            .post_hold(PostHold {
+                hold_id: op.id.hold_id(),
+                amount: None,
+                transaction_id: Some(op.id.transaction_id()),
+            })
+            .await?;
+        self.finish(&op, OperationState::Succeeded, None).await
+    }
+
+    /// Gives a reserved payment back to the buyer: voids its hold and fails the operation
+    /// with `code`. A payment already captured cannot be released (a refund gives it back).
+    pub async fn release_payment(&self, id: &MoneyTxId, code: &str) -> Result<(), WalletError> {
+        let op = self.payment_operation(id).await?;
+        match op.state {
+            OperationState::Failed => Ok(()),
+            OperationState::Succeeded => Err(WalletError::Internal(format!(
+                "payment {id} was captured and cannot be released"
+            ))),
+            OperationState::Pending => {
+                self.void(op.id.hold_id()).await?;
+                self.finish(&op, OperationState::Failed, Some(code)).await
+            }
+        }
+    }
+
+    /// Records a new payment operation, or finds the one a concurrent run recorded first.
+    async fn record_payment(
+        &self,
+        member: &Member,
+        amount: Money,
+        debit: &PaymentDebit,
+        key: &RequestKey,
+    ) -> Result<Operation, WalletError> {
+        if member.status != MemberStatus::Active {
+            return Err(WalletError::MemberNotActive(member.id.to_string()));
+        }
+        let op = self.new_operation(
+            member,
+            OperationKind::Payment,
+            amount,
+            debit.merchant_label.clone(),
+        );
+        match self.record(op, Some(key)).await? {
+            Some(op) => Ok(op),
+            None => self.replayed(Some(key)).await,
+        }
+    }
+
+    async fn payment_operation(&self, id: &MoneyTxId) -> Result<Operation, WalletError> {
+        match store::operation(&self.inner.db, id.as_str()).await? {
+            Some(op) if op.kind == OperationKind::Payment => Ok(op),
+            _ => Err(WalletError::MoneyTxNotFound(id.to_string())),
+        }
+    }
+
+    /// Whether the operation's hold was reserved (in any state since).
+    async fn hold_exists(&self, id: &MoneyTxId) -> Result<bool, WalletError> {
+        match self.inner.ledger.hold(id.hold_id().as_str()).await {
+            Ok(_) => Ok(true),
+            Err(LedgerError::HoldNotFound(_)) => Ok(false),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -851,20 +1003,24 @@ impl Wallets {
         op: Operation,
         key: Option<&RequestKey>,
     ) -> Result<Option<Operation>, WalletError> {
-        let usage = op.usage_kind();
-        let limit = self.inner.config.limits.of(usage.limit());
         let db = &self.inner.db;
         let amount = op.amount.minor();
-        if !store::take_usage(db, &op.member_id, &op.usage_day, usage, amount, limit).await? {
-            return Err(WalletError::LimitExceeded {
-                limit: usage.limit(),
-                limit_won: limit,
-            });
+        let usage = op.usage_kind();
+        if let Some(usage) = usage {
+            let limit = self.inner.config.limits.of(usage.limit());
+            if !store::take_usage(db, &op.member_id, &op.usage_day, usage, amount, limit).await? {
+                return Err(WalletError::LimitExceeded {
+                    limit: usage.limit(),
+                    limit_won: limit,
+                });
+            }
         }
         if store::insert_operation(db, &op, key).await? {
             return Ok(Some(op));
         }
-        store::release_usage(db, &op.member_id, &op.usage_day, usage, amount).await?;
+        if let Some(usage) = usage {
+            store::release_usage(db, &op.member_id, &op.usage_day, usage, amount).await?;
+        }
         Ok(None)
     }
 
@@ -1145,6 +1301,7 @@ fn money_tx(viewer: &MemberId, op: Operation) -> MoneyTx {
             (EntryKind::TransferOut, op.counterparty_label.clone())
         }
         OperationKind::Transfer => (EntryKind::TransferIn, op.member_label.clone()),
+        OperationKind::Payment => (EntryKind::Payment, op.counterparty_label.clone()),
     };
     MoneyTx {
         operation: op,

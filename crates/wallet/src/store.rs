@@ -37,19 +37,22 @@ impl Operation {
     pub fn hold_id(&self) -> Option<ledger::HoldId> {
         match self.kind {
             OperationKind::Transfer => None,
-            OperationKind::Charge | OperationKind::Withdrawal | OperationKind::Payout => {
-                Some(self.id.hold_id())
-            }
+            OperationKind::Charge
+            | OperationKind::Withdrawal
+            | OperationKind::Payout
+            | OperationKind::Payment => Some(self.id.hold_id()),
         }
     }
 
-    /// The daily counter the operation took from.
-    pub(crate) fn usage_kind(&self) -> UsageKind {
+    /// The daily counter the operation took from; payments to merchants take none (the
+    /// prepaid limits cap charges and what members send, not what they buy).
+    pub(crate) fn usage_kind(&self) -> Option<UsageKind> {
         match self.kind {
-            OperationKind::Charge => UsageKind::Charge,
+            OperationKind::Charge => Some(UsageKind::Charge),
             OperationKind::Withdrawal | OperationKind::Payout | OperationKind::Transfer => {
-                UsageKind::Outgoing
+                Some(UsageKind::Outgoing)
             }
+            OperationKind::Payment => None,
         }
     }
 }
@@ -204,6 +207,7 @@ pub(crate) async fn touch(db: &Db, id: &MoneyTxId, now: Micros) -> Result<(), Wa
 }
 
 /// Operations still pending that nobody touched since `before`, least recently touched first.
+/// Payments are left out: the payments service finishes them with their payment orders.
 pub(crate) async fn pending_operations(
     db: &Db,
     before: Micros,
@@ -211,7 +215,7 @@ pub(crate) async fn pending_operations(
 ) -> Result<Vec<Operation>, WalletError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM wallet_operations WHERE state = 'pending' AND updated_at <= $1 \
-         ORDER BY updated_at LIMIT $2"
+         AND kind <> 'payment' ORDER BY updated_at LIMIT $2"
     ))
     .bind(before)
     .bind(limit)
@@ -320,6 +324,9 @@ async fn release_usage_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     op: &Operation,
 ) -> Result<(), WalletError> {
+    let Some(usage) = op.usage_kind() else {
+        return Ok(());
+    };
     sqlx::query(
         "UPDATE wallet_daily_usage SET used = used - $1 \
          WHERE member_id = $2 AND day = $3 AND kind = $4 AND used >= $1",
@@ -327,7 +334,7 @@ async fn release_usage_in(
     .bind(op.amount.minor())
     .bind(op.member_id.as_str())
     .bind(&op.usage_day)
-    .bind(op.usage_kind().as_str())
+    .bind(usage.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -109,8 +109,8 @@ pub struct NewEvent {
 
 /// Records an event and one pending delivery per active endpoint of the merchant subscribed to
 /// its type, inside the caller's transaction, so that the event exists if and only if the
-/// change it reports committed. Recording the same type, resource and version again (a
-/// re-run of the same change) answers the first event's id and adds nothing; with other
+/// change it reports committed. Recording the same type, resource and version for the same
+/// merchant again (a re-run of the same change) answers the first event's id and adds nothing; with other
 /// content it is refused with [`WebhookError::EventConflict`]. Endpoints registered later do
 /// not receive earlier events.
 ///
@@ -163,6 +163,7 @@ async fn first_recording(
 ) -> Result<EventId, WebhookError> {
     let stored = store::event_by_key(
         tx,
+        &event.merchant_id,
         event.resource_type,
         &event.resource_id,
         event.resource_version,
@@ -173,8 +174,7 @@ async fn first_recording(
         WebhookError::Internal("an event insert conflicted with no stored event".into())
     })?;
     let first = EventId::from_stored(stored.id);
-    let same = stored.merchant_id == event.merchant_id
-        && payload(&first, event, stored.created_at)? == stored.payload;
+    let same = payload(&first, event, stored.created_at)? == stored.payload;
     if same {
         Ok(first)
     } else {

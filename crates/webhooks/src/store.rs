@@ -139,7 +139,7 @@ pub(crate) struct ClaimedRow {
     pub secret_sealed: String,
 }
 
-/// Inserts an event unless one with the same type, resource and version exists; says whether
+/// Inserts an event unless one with the same merchant, type, resource and version exists; says whether
 /// it was inserted. `ON CONFLICT DO NOTHING` keeps the caller's transaction usable on
 /// PostgreSQL, where a failed insert would abort it.
 pub(crate) async fn insert_event(
@@ -150,7 +150,7 @@ pub(crate) async fn insert_event(
         "INSERT INTO webhook_events (id, merchant_id, event_type, resource_type, resource_id, \
              resource_version, payload, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (resource_type, resource_id, resource_version, event_type) DO NOTHING",
+         ON CONFLICT (merchant_id, resource_type, resource_id, resource_version, event_type) DO NOTHING",
     )
     .bind(event.id)
     .bind(event.merchant_id)
@@ -165,9 +165,10 @@ pub(crate) async fn insert_event(
     Ok(done.rows_affected() == 1)
 }
 
-/// The event stored under a type, resource and version.
+/// The event stored for a merchant under a type, resource and version.
 pub(crate) async fn event_by_key(
     tx: &mut Transaction<'_, Any>,
+    merchant_id: &str,
     resource_type: &str,
     resource_id: &str,
     resource_version: i64,
@@ -176,13 +177,14 @@ pub(crate) async fn event_by_key(
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM webhook_events \
          WHERE resource_type = $1 AND resource_id = $2 AND resource_version = $3 \
-             AND event_type = $4"
+             AND event_type = $4 AND merchant_id = $5"
     );
     sqlx::query(&sql)
         .bind(resource_type)
         .bind(resource_id)
         .bind(resource_version)
         .bind(event_type)
+        .bind(merchant_id)
         .fetch_optional(&mut **tx)
         .await?
         .as_ref()

@@ -7,7 +7,7 @@
 //! `wallet_not_found`. Every money-moving POST requires an `Idempotency-Key`.
 
 mod handlers;
-mod views;
+pub(crate) mod views;
 
 use axum::middleware::from_fn;
 use utoipa_axum::router::OpenApiRouter;

@@ -33,7 +33,18 @@ pub struct TestApp {
     pub wallets: wallet::Wallets,
     /// The webhooks service the server runs, to run delivery passes directly.
     pub webhooks: webhooks::Webhooks,
+    /// The sandbox PSP the server charges cards at, in-process as `mypay serve` runs it.
+    pub psp: psp::sandbox::SandboxPspHandle,
+    pub psp_dir: tempfile::TempDir,
+    /// The payments service the server runs, to call resumer passes directly.
+    pub payments: payments::Payments,
 }
+
+/// How long the test sandbox PSP withholds the replies of its `timeout` and `lost_reply`
+/// cards: longer than [`PSP_TIMEOUT`], so the adapter gives up first.
+pub const PSP_HOLD: std::time::Duration = std::time::Duration::from_secs(6);
+/// How long the server waits for the PSP before taking a charge's outcome as unknown.
+pub const PSP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Starts the application on `127.0.0.1:0` against a fresh database.
 pub async fn spawn_app() -> TestApp {
@@ -81,15 +92,35 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
     ))
     .expect("bank client");
     let gateway: Arc<dyn banking::BankGateway> = Arc::new(gateway);
+    let psp_dir = tempfile::tempdir().expect("sandbox PSP directory");
+    let psp_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the sandbox PSP");
+    let psp = psp::sandbox::spawn(
+        psp_listener,
+        psp::sandbox::SandboxPspConfig {
+            hold: PSP_HOLD,
+            ..psp::sandbox::SandboxPspConfig::new(psp_dir.path())
+        },
+    )
+    .await
+    .expect("sandbox PSP");
+    let processor = psp::TossPayments::new(psp::TossConfig {
+        timeout: PSP_TIMEOUT,
+        ..psp::TossConfig::new(psp.base_url(), psp::SecretKey::new("test_sk_api_tests"))
+    })
+    .expect("PSP client");
     let state = AppState::new(
         ledger.clone(),
         db.db.clone(),
         gateway,
+        Arc::new(processor),
         api::metrics_handle(),
         config,
     );
     let wallets = state.wallets().clone();
     let webhooks = state.webhooks().clone();
+    let payments = state.payments().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -109,6 +140,9 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         bank_dir,
         wallets,
         webhooks,
+        psp,
+        psp_dir,
+        payments,
     }
 }
 
@@ -429,4 +463,66 @@ pub async fn link_active_account(
     .await;
     assert_eq!(active["status"], "active", "{active}");
     id
+}
+
+/// Every test member's bank, and the holder name members sign up with.
+pub const BANK: &str = "004";
+pub const HOLDER: &str = "김민수";
+
+pub async fn bank_admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+    let mut request = app
+        .client
+        .request(method, format!("{}{path}", app.bank.base_url()));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let (status, body) = send(request).await;
+    assert!(status.is_success(), "{path}: {status} {body}");
+    body
+}
+
+pub async fn open_account(app: &TestApp, number: &str, holder: &str, balance: i64) {
+    bank_admin(
+        app,
+        Method::POST,
+        "/admin/accounts",
+        Some(json!({
+            "bank_code_std": BANK, "account_num": number,
+            "account_holder_name": holder, "balance_amt": balance.to_string(),
+        })),
+    )
+    .await;
+}
+
+/// A member with a linked, consented account at the sandbox bank.
+pub struct Linked {
+    pub member: TestMember,
+    pub account: String,
+}
+
+/// A member `n` with a bank account holding `balance` won, linked through the API with a debit
+/// consent. The account opens with one won less: the 1-won verification deposit tops it up.
+pub async fn linked_member(app: &TestApp, n: u32, balance: i64) -> Linked {
+    let member = app
+        .member(&format!("m{n}@example.com"), &format!("010-2000-{n:04}"))
+        .await;
+    let account = format!("1100{n:08}");
+    open_account(app, &account, HOLDER, balance - 1).await;
+    link_active_account(app, &member, BANK, &account).await;
+    Linked { member, account }
+}
+
+/// A POST with a fresh Idempotency-Key.
+pub async fn post_money(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    send(
+        app.bearer(token, Method::POST, path)
+            .header("Idempotency-Key", ulid::Ulid::new().to_string())
+            .json(body),
+    )
+    .await
 }

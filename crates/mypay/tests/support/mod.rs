@@ -87,6 +87,14 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Kills the process with SIGKILL, as a crash or an OOM kill would: nothing drains.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill the process");
+        self.child.wait().expect("reap the process");
+    }
+}
+
 impl Drop for Process {
     /// A test that fails midway must not leave the process running.
     fn drop(&mut self) {
