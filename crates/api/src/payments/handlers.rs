@@ -15,6 +15,7 @@ use crate::auth::{Caller, MemberCaller, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::idempotency::IdempotencyContext;
+use crate::wallets::owned_member;
 use crate::wallets::views::WalletView;
 use crate::AppState;
 
@@ -208,21 +209,7 @@ pub(crate) async fn get_member_points(
     caller: Caller,
     ApiPath(member): ApiPath<String>,
 ) -> Result<Json<WalletView>, ApiError> {
-    let not_found = || {
-        ApiError::from(WalletError::WalletNotFound(
-            member.chars().take(64).collect(),
-        ))
-    };
-    let id = MemberId::parse(&member);
-    let exists = match &id {
-        Some(id) => match state.members.get(id).await {
-            Ok(found) => Some(found.id),
-            Err(membership::MemberError::NotFound(_)) => None,
-            Err(error) => return Err(error.into()),
-        },
-        None => None,
-    };
-    let id = caller.authorize_owner(exists, |id| id, not_found)?;
+    let id = owned_member(&state, &caller, &member).await?;
     Ok(Json(state.points.balance(&id).await?.into()))
 }
 
@@ -327,7 +314,7 @@ fn visible(caller: &Caller, view: PaymentView) -> Option<PaymentView> {
                 .into_iter()
                 .filter(|order| order.seller == seller)
                 .collect();
-            (!orders.is_empty()).then(|| PaymentView {
+            (!orders.is_empty()).then_some(PaymentView {
                 payment: view.payment,
                 orders,
             })

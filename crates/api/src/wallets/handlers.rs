@@ -439,7 +439,11 @@ async fn history(
 
 /// The member a staff-or-owner route names, after the ownership rule: another member's id
 /// answers `wallet_not_found`, as an id that names nobody does.
-async fn owned_member(state: &AppState, caller: &Caller, raw: &str) -> Result<MemberId, ApiError> {
+pub(crate) async fn owned_member(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<MemberId, ApiError> {
     let member = match MemberId::parse(raw) {
         Some(id) => match state.members.get(&id).await {
             Ok(member) => Some(member.id),

@@ -9,6 +9,8 @@
 mod handlers;
 pub(crate) mod views;
 
+pub(crate) use handlers::owned_member;
+
 use axum::middleware::from_fn;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
