@@ -218,6 +218,50 @@ impl CardState {
     }
 }
 
+/// Where an escrow order's money stands. The money is in the seller's escrow account until the
+/// order is confirmed (then it is in the seller's payable account) or cancelled (refunded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscrowState {
+    Held,
+    Shipped,
+    Delivered,
+    Confirmed,
+    Cancelled,
+}
+
+impl EscrowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscrowState::Held => "held",
+            EscrowState::Shipped => "shipped",
+            EscrowState::Delivered => "delivered",
+            EscrowState::Confirmed => "confirmed",
+            EscrowState::Cancelled => "cancelled",
+        }
+    }
+
+    pub(crate) fn from_db(value: &str) -> Result<EscrowState, PaymentError> {
+        match value {
+            "held" => Ok(EscrowState::Held),
+            "shipped" => Ok(EscrowState::Shipped),
+            "delivered" => Ok(EscrowState::Delivered),
+            "confirmed" => Ok(EscrowState::Confirmed),
+            "cancelled" => Ok(EscrowState::Cancelled),
+            other => Err(PaymentError::Internal(format!(
+                "unknown escrow state {other:?}"
+            ))),
+        }
+    }
+
+    /// Whether the order's money is still in the seller's escrow account.
+    pub fn holds_money(self) -> bool {
+        matches!(
+            self,
+            EscrowState::Held | EscrowState::Shipped | EscrowState::Delivered
+        )
+    }
+}
+
 /// How much of an order (or a payment) each funding source pays, in minor units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Split {

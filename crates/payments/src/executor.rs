@@ -20,7 +20,7 @@ use psp::{
 };
 use wallet::{MoneyTxId, OperationState, PaymentDebit, WalletError};
 
-use crate::domain::{CardState, OrderStatus};
+use crate::domain::{CardState, EscrowState, OrderStatus};
 use crate::events;
 use crate::sellers::SellerAccount;
 use crate::service::Payments;
@@ -140,8 +140,11 @@ impl Payments {
                 })
                 .await?;
         }
+        // An escrow order's money waits in the seller's escrow account from here on.
+        let escrow_state = order.escrow.then_some(EscrowState::Held);
         self.save(Order {
             status: OrderStatus::Success,
+            escrow_state,
             ..order
         })
         .await

@@ -25,7 +25,8 @@ mod service;
 mod store;
 
 pub use domain::{
-    allocate, CardState, CheckoutId, OrderStatus, PaymentId, PaymentOrderKey, PaymentStatus, Split,
+    allocate, CardState, CheckoutId, EscrowState, OrderStatus, PaymentId, PaymentOrderKey,
+    PaymentStatus, Split,
 };
 pub use error::PaymentError;
 pub use sellers::{Seller, SellerAccount, SellerError, Sellers};

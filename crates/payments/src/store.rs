@@ -7,7 +7,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use storage::Db;
 
-use crate::domain::{CardState, OrderStatus, PaymentId, PaymentOrderKey, PaymentStatus, Split};
+use crate::domain::{
+    CardState, EscrowState, OrderStatus, PaymentId, PaymentOrderKey, PaymentStatus, Split,
+};
 use crate::PaymentError;
 
 /// A payment as stored.
@@ -42,7 +44,11 @@ pub struct Order {
     pub currency: Currency,
     pub amount: i64,
     pub split: Split,
+    /// What refunds have given back (or reserved) of each source.
+    pub refunded: Split,
     pub escrow: bool,
+    /// Where an escrow order's money stands, once the order succeeded.
+    pub escrow_state: Option<EscrowState>,
     pub fee_bps: i64,
     pub status: OrderStatus,
     pub wallet_updated: bool,
@@ -64,7 +70,7 @@ const PAYMENT_COLUMNS: &str = "id, checkout_id, buyer_member_id, request_scope, 
 const ORDER_COLUMNS: &str = "id, payment_order_id, payment_id, seq, seller_merchant_id, currency, \
      amount, points_amount, money_amount, card_amount, escrow, fee_bps, status, wallet_updated, \
      ledger_updated, money_tx_id, card_state, psp_payment_key, failure_code, failure_message, \
-     version, created_at, updated_at";
+     version, created_at, updated_at, points_refunded, money_refunded, card_refunded, escrow_state";
 
 /// What inserting a new payment found.
 #[derive(Debug, PartialEq, Eq)]
@@ -126,7 +132,7 @@ async fn insert_order(
     let inserted = sqlx::query(&format!(
         "INSERT INTO payment_orders ({ORDER_COLUMNS}) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-          $20, $21, $22, $23) ON CONFLICT (payment_order_id) DO NOTHING"
+          $20, $21, $22, $23, $24, $25, $26, $27) ON CONFLICT (payment_order_id) DO NOTHING"
     ))
     .bind(order.id.as_str())
     .bind(&order.payment_order_id)
@@ -151,6 +157,10 @@ async fn insert_order(
     .bind(order.version)
     .bind(order.created_at)
     .bind(order.updated_at)
+    .bind(order.refunded.points)
+    .bind(order.refunded.money)
+    .bind(order.refunded.card)
+    .bind(order.escrow_state.map(EscrowState::as_str))
     .execute(&mut **tx)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -212,8 +222,9 @@ pub(crate) async fn save_order(
     let updated = sqlx::query(
         "UPDATE payment_orders SET status = $1, wallet_updated = $2, ledger_updated = $3, \
          money_tx_id = $4, card_state = $5, psp_payment_key = $6, failure_code = $7, \
-         failure_message = $8, version = version + 1, updated_at = $9 \
-         WHERE id = $10 AND version = $11",
+         failure_message = $8, points_refunded = $9, money_refunded = $10, card_refunded = $11, \
+         escrow_state = $12, version = version + 1, updated_at = $13 \
+         WHERE id = $14 AND version = $15",
     )
     .bind(order.status.as_str())
     .bind(i64::from(order.wallet_updated))
@@ -223,6 +234,10 @@ pub(crate) async fn save_order(
     .bind(order.psp_payment_key.as_deref())
     .bind(order.failure_code.as_deref())
     .bind(order.failure_message.as_deref())
+    .bind(order.refunded.points)
+    .bind(order.refunded.money)
+    .bind(order.refunded.card)
+    .bind(order.escrow_state.map(EscrowState::as_str))
     .bind(now)
     .bind(order.id.as_str())
     .bind(order.version)
@@ -322,6 +337,7 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment, PaymentError> {
 fn order_from_row(row: &AnyRow) -> Result<Order, PaymentError> {
     let status: String = row.try_get("status")?;
     let card_state: String = row.try_get("card_state")?;
+    let escrow_state: Option<String> = row.try_get("escrow_state")?;
     Ok(Order {
         id: PaymentOrderKey::from_db(row.try_get("id")?),
         payment_order_id: row.try_get("payment_order_id")?,
@@ -335,7 +351,16 @@ fn order_from_row(row: &AnyRow) -> Result<Order, PaymentError> {
             money: row.try_get("money_amount")?,
             card: row.try_get("card_amount")?,
         },
+        refunded: Split {
+            points: row.try_get("points_refunded")?,
+            money: row.try_get("money_refunded")?,
+            card: row.try_get("card_refunded")?,
+        },
         escrow: row.try_get::<i64, _>("escrow")? == 1,
+        escrow_state: escrow_state
+            .as_deref()
+            .map(EscrowState::from_db)
+            .transpose()?,
         fee_bps: row.try_get("fee_bps")?,
         status: OrderStatus::from_db(&status)?,
         wallet_updated: row.try_get::<i64, _>("wallet_updated")? == 1,

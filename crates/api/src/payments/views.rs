@@ -124,6 +124,11 @@ pub struct PaymentOrderView {
     /// The order was booked to the seller in the ledger.
     pub ledger_updated: bool,
     pub escrow: bool,
+    /// For an escrow order that succeeded: `held`, `shipped`, `delivered` (the money waits in
+    /// the seller's escrow account), `confirmed` (released to the seller) or `cancelled`.
+    pub escrow_state: Option<&'static str>,
+    /// What refunds have given back of each source.
+    pub refunded: FundingView,
     /// The seller's fee rate in basis points when the order was made.
     pub fee_bps: i64,
     pub funding: FundingView,
@@ -153,6 +158,8 @@ impl From<Order> for PaymentOrderView {
             wallet_updated: order.wallet_updated,
             ledger_updated: order.ledger_updated,
             escrow: order.escrow,
+            escrow_state: order.escrow_state.map(|state| state.as_str()),
+            refunded: FundingView::new(order.refunded, order.currency),
             fee_bps: order.fee_bps,
             funding: FundingView::new(order.split, order.currency),
             money_transaction_id: order.money_tx_id,
