@@ -1,4 +1,4 @@
--- Refunds of payment orders, and where an escrow order's money stands.
+-- Refunds of payment orders, and the escrows of escrow orders.
 --
 -- Portable across SQLite and PostgreSQL (ADD COLUMN with a constant default works on both).
 
@@ -8,10 +8,27 @@
 ALTER TABLE payment_orders ADD COLUMN points_refunded BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE payment_orders ADD COLUMN money_refunded BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE payment_orders ADD COLUMN card_refunded BIGINT NOT NULL DEFAULT 0;
--- For escrow orders: 'held', 'shipped', 'delivered' (money in the seller's escrow account),
--- 'confirmed' (released to the seller's payable account) or 'cancelled' (refunded). NULL for
--- orders without escrow, and for escrow orders that have not succeeded.
-ALTER TABLE payment_orders ADD COLUMN escrow_state TEXT;
+
+-- The escrow of an escrow order, opened in the transaction that makes the order SUCCESS.
+CREATE TABLE escrows (
+    -- The payment order (po_…).
+    payment_order_id TEXT PRIMARY KEY,
+    -- 'held', 'shipped', 'delivered' (the money waits in the seller's escrow account),
+    -- 'confirmed' (released to the seller's payable account) or 'cancelled' (refunded).
+    state            TEXT NOT NULL CHECK (state IN ('held', 'shipped', 'delivered', 'confirmed', 'cancelled')),
+    held_at          BIGINT NOT NULL,
+    -- Until when the order may be cancelled; moved later by the time a dispute paused it.
+    cancel_until     BIGINT NOT NULL,
+    shipped_at       BIGINT,
+    delivered_at     BIGINT,
+    -- When a delivered order confirms itself; moved later by the time a dispute paused it.
+    confirm_at       BIGINT,
+    -- Set while a dispute is open: the timers stand still.
+    disputed_at      BIGINT,
+    version          BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX escrows_due ON escrows (state, confirm_at);
 
 -- One row per refund of one order.
 CREATE TABLE refunds (

@@ -140,11 +140,8 @@ impl Payments {
                 })
                 .await?;
         }
-        // An escrow order's money waits in the seller's escrow account from here on.
-        let escrow_state = order.escrow.then_some(EscrowState::Held);
         self.save(Order {
             status: OrderStatus::Success,
-            escrow_state,
             ..order
         })
         .await
@@ -404,7 +401,14 @@ impl Payments {
             return Err(PaymentError::Conflict(order.id.to_string()));
         }
         // Only the save that ends an order saves a final status: a final order is never
-        // advanced again.
+        // advanced again. An escrow order's money waits in the seller's escrow account from
+        // its success on, so its escrow opens with it.
+        let mut order = order;
+        if order.status == OrderStatus::Success && order.escrow {
+            let window = micros(self.inner.config.escrow_cancel_window);
+            store::open_escrow(&mut tx, &order.id, now.saturating_add(window), now).await?;
+            order.escrow_state = Some(EscrowState::Held);
+        }
         if order.status.is_final() {
             webhooks::record_event(
                 &mut tx,
@@ -438,6 +442,11 @@ fn refusal(error: &PaymentError) -> Option<&'static str> {
         PaymentError::BuyerNotActive(_) => Some("member_not_active"),
         _ => None,
     }
+}
+
+/// A duration in microseconds, saturating.
+pub(crate) fn micros(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn money(minor: i64, currency: Currency) -> Money {

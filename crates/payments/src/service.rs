@@ -43,6 +43,10 @@ pub struct PaymentsConfig {
     pub card_retry_window: Duration,
     /// How long a checkout holds the unique items it names.
     pub item_lock_ttl: Duration,
+    /// How long after its success an escrow order may be cancelled (refunding the buyer).
+    pub escrow_cancel_window: Duration,
+    /// How long after delivery an escrow order confirms itself if the buyer does not.
+    pub escrow_auto_confirm_after: Duration,
 }
 
 impl Default for PaymentsConfig {
@@ -51,6 +55,8 @@ impl Default for PaymentsConfig {
             resume_after: Duration::from_secs(15),
             card_retry_window: Duration::from_secs(10 * 60),
             item_lock_ttl: item_lock::DEFAULT_TTL,
+            escrow_cancel_window: Duration::from_secs(72 * 3600),
+            escrow_auto_confirm_after: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -258,7 +264,7 @@ impl Payments {
         limit: i64,
     ) -> Result<ResumePass, PaymentError> {
         let now = self.inner.ledger.now_micros();
-        let min_age = i64::try_from(min_age.as_micros()).unwrap_or(i64::MAX);
+        let min_age = crate::executor::micros(min_age);
         let orders = store::unfinished_orders(
             &self.inner.db,
             now.saturating_sub(min_age),

@@ -47,7 +47,8 @@ pub struct Order {
     /// What refunds have given back (or reserved) of each source.
     pub refunded: Split,
     pub escrow: bool,
-    /// Where an escrow order's money stands, once the order succeeded.
+    /// Where an escrow order's money stands, once the order succeeded (read from its escrow;
+    /// never written with the order).
     pub escrow_state: Option<EscrowState>,
     pub fee_bps: i64,
     pub status: OrderStatus,
@@ -67,10 +68,19 @@ const PAYMENT_COLUMNS: &str = "id, checkout_id, buyer_member_id, request_scope, 
      currency, amount, points_amount, money_amount, card_amount, billing_key, auto_top_up, items, \
      status, version, created_at, updated_at";
 
+/// An order's own columns, as inserted.
+const ORDER_TABLE_COLUMNS: &str = "id, payment_order_id, payment_id, seq, seller_merchant_id, \
+     currency, amount, points_amount, money_amount, card_amount, escrow, fee_bps, status, \
+     wallet_updated, ledger_updated, money_tx_id, card_state, psp_payment_key, failure_code, \
+     failure_message, version, created_at, updated_at, points_refunded, money_refunded, \
+     card_refunded";
+
+/// An order as read: its own columns and its escrow's state.
 const ORDER_COLUMNS: &str = "id, payment_order_id, payment_id, seq, seller_merchant_id, currency, \
      amount, points_amount, money_amount, card_amount, escrow, fee_bps, status, wallet_updated, \
      ledger_updated, money_tx_id, card_state, psp_payment_key, failure_code, failure_message, \
-     version, created_at, updated_at, points_refunded, money_refunded, card_refunded, escrow_state";
+     version, created_at, updated_at, points_refunded, money_refunded, card_refunded, \
+     (SELECT e.state FROM escrows e WHERE e.payment_order_id = payment_orders.id) AS escrow_state";
 
 /// What inserting a new payment found.
 #[derive(Debug, PartialEq, Eq)]
@@ -130,9 +140,9 @@ async fn insert_order(
     order: &Order,
 ) -> Result<bool, PaymentError> {
     let inserted = sqlx::query(&format!(
-        "INSERT INTO payment_orders ({ORDER_COLUMNS}) VALUES \
+        "INSERT INTO payment_orders ({ORDER_TABLE_COLUMNS}) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-          $20, $21, $22, $23, $24, $25, $26, $27) ON CONFLICT (payment_order_id) DO NOTHING"
+          $20, $21, $22, $23, $24, $25, $26) ON CONFLICT (payment_order_id) DO NOTHING"
     ))
     .bind(order.id.as_str())
     .bind(&order.payment_order_id)
@@ -160,7 +170,6 @@ async fn insert_order(
     .bind(order.refunded.points)
     .bind(order.refunded.money)
     .bind(order.refunded.card)
-    .bind(order.escrow_state.map(EscrowState::as_str))
     .execute(&mut **tx)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -223,8 +232,8 @@ pub(crate) async fn save_order(
         "UPDATE payment_orders SET status = $1, wallet_updated = $2, ledger_updated = $3, \
          money_tx_id = $4, card_state = $5, psp_payment_key = $6, failure_code = $7, \
          failure_message = $8, points_refunded = $9, money_refunded = $10, card_refunded = $11, \
-         escrow_state = $12, version = version + 1, updated_at = $13 \
-         WHERE id = $14 AND version = $15",
+         version = version + 1, updated_at = $12 \
+         WHERE id = $13 AND version = $14",
     )
     .bind(order.status.as_str())
     .bind(i64::from(order.wallet_updated))
@@ -237,13 +246,32 @@ pub(crate) async fn save_order(
     .bind(order.refunded.points)
     .bind(order.refunded.money)
     .bind(order.refunded.card)
-    .bind(order.escrow_state.map(EscrowState::as_str))
     .bind(now)
     .bind(order.id.as_str())
     .bind(order.version)
     .execute(&mut **tx)
     .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// Opens the escrow of an escrow order that just succeeded: the money is held, cancellable
+/// until `cancel_until`.
+pub(crate) async fn open_escrow(
+    tx: &mut Transaction<'static, Any>,
+    order: &PaymentOrderKey,
+    cancel_until: Micros,
+    now: Micros,
+) -> Result<(), PaymentError> {
+    sqlx::query(
+        "INSERT INTO escrows (payment_order_id, state, held_at, cancel_until, version, updated_at) \
+         VALUES ($1, 'held', $2, $3, 1, $2)",
+    )
+    .bind(order.as_str())
+    .bind(now)
+    .bind(cancel_until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Ends a payment that is still executing with its final status; answers its new version, or
