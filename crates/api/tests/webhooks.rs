@@ -23,8 +23,8 @@ use webhooks::{
     RETRY_DELAYS_S, SIGNATURE_HEADER, SIGNATURE_TOLERANCE_S,
 };
 
-const MERCHANT: &str = "mer_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B";
-const OTHER_MERCHANT: &str = "mer_01JD7Z8Q3K5N2V4W6X8Y0Z1A2C";
+/// A well-formed merchant id that names no merchant.
+const UNKNOWN_MERCHANT: &str = "mer_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B";
 const SECOND_US: i64 = 1_000_000;
 
 /// A request as the receiver got it, kept so the test can replay it.
@@ -184,13 +184,19 @@ fn judge(receiver: &Receiver, request: &Captured) -> (u16, Verdict) {
     (status, Verdict::Processed)
 }
 
-/// Registers an endpoint for MERCHANT pointing at the receiver and gives the receiver its
+/// Onboards the merchant a test's events are about and returns its id; webhook routes answer
+/// only for a merchant that exists.
+async fn onboard_shop(app: &TestApp) -> String {
+    app.merchant("마이커피").await.0
+}
+
+/// Registers an endpoint for `merchant` pointing at the receiver and gives the receiver its
 /// secret; returns the endpoint's view.
-async fn register(app: &TestApp, receiver: &Receiver, types: &[&str]) -> Value {
+async fn register(app: &TestApp, merchant: &str, receiver: &Receiver, types: &[&str]) -> Value {
     let response = app
         .admin(
             Method::POST,
-            &format!("/v1/merchants/{MERCHANT}/webhook-endpoints"),
+            &format!("/v1/merchants/{merchant}/webhook-endpoints"),
         )
         .json(&json!({"url": receiver.url, "event_types": types}))
         .send()
@@ -207,12 +213,13 @@ async fn register(app: &TestApp, receiver: &Receiver, types: &[&str]) -> Value {
 async fn record(
     app: &TestApp,
     clock: &ManualClock,
+    merchant: &str,
     kind: EventType,
     resource_id: &str,
     version: i64,
 ) -> String {
     let event = NewEvent {
-        merchant_id: MERCHANT.to_owned(),
+        merchant_id: merchant.to_owned(),
         event_type: kind,
         resource_type: "payment",
         resource_id: resource_id.to_owned(),
@@ -228,17 +235,17 @@ async fn record(
 }
 
 /// The merchant's events, newest first.
-async fn events(app: &TestApp) -> Vec<Value> {
+async fn events(app: &TestApp, merchant: &str) -> Vec<Value> {
     let (status, body) = app
-        .get(&format!("/v1/merchants/{MERCHANT}/webhook-events"))
+        .get(&format!("/v1/merchants/{merchant}/webhook-events"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["data"].as_array().unwrap().clone()
 }
 
-/// The only delivery of the only event.
-async fn only_delivery(app: &TestApp) -> Value {
-    let events = events(app).await;
+/// The only delivery of the merchant's only event.
+async fn only_delivery(app: &TestApp, merchant: &str) -> Value {
+    let events = events(app, merchant).await;
     assert_eq!(events.len(), 1);
     let deliveries = events[0]["deliveries"].as_array().unwrap();
     assert_eq!(deliveries.len(), 1);
@@ -249,12 +256,13 @@ async fn only_delivery(app: &TestApp) -> Value {
 async fn a_delivery_arrives_signed_with_the_event_and_its_resource_version() {
     let (app, clock) = spawn_app_with_manual_clock().await;
     let receiver = Receiver::spawn(clock.clone()).await;
-    let endpoint = register(&app, &receiver, &["payment.succeeded"]).await;
+    let shop = onboard_shop(&app).await;
+    let endpoint = register(&app, &shop, &receiver, &["payment.succeeded"]).await;
     assert!(endpoint["secret"].as_str().unwrap().starts_with("whsec_"));
     assert_eq!(endpoint["event_types"], json!(["payment.succeeded"]));
     assert_eq!(endpoint["status"], "active");
     let (status, list) = app
-        .get(&format!("/v1/merchants/{MERCHANT}/webhook-endpoints"))
+        .get(&format!("/v1/merchants/{shop}/webhook-endpoints"))
         .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -263,9 +271,9 @@ async fn a_delivery_arrives_signed_with_the_event_and_its_resource_version() {
         "the secret is shown once"
     );
 
-    let event_id = record(&app, &clock, EventType::PaymentSucceeded, "pay_1", 7).await;
-    record(&app, &clock, EventType::PaymentFailed, "pay_2", 1).await;
-    let pending = events(&app).await;
+    let event_id = record(&app, &clock, &shop, EventType::PaymentSucceeded, "pay_1", 7).await;
+    record(&app, &clock, &shop, EventType::PaymentFailed, "pay_2", 1).await;
+    let pending = events(&app, &shop).await;
     let mine = pending
         .iter()
         .find(|e| e["id"] == event_id.as_str())
@@ -300,7 +308,7 @@ async fn a_delivery_arrives_signed_with_the_event_and_its_resource_version() {
     assert_eq!(body["data"]["amount"], "15000");
     assert_eq!(receiver.versions.lock().unwrap()["pay_1"], 7);
 
-    let events = events(&app).await;
+    let events = events(&app, &shop).await;
     let delivered = events
         .iter()
         .find(|e| e["id"] == event_id.as_str())
@@ -320,13 +328,14 @@ async fn a_delivery_arrives_signed_with_the_event_and_its_resource_version() {
 async fn a_failing_receiver_is_retried_with_backoff_until_it_answers() {
     let (app, clock) = spawn_app_with_manual_clock().await;
     let receiver = Receiver::spawn(clock.clone()).await;
-    register(&app, &receiver, &[]).await;
+    let shop = onboard_shop(&app).await;
+    register(&app, &shop, &receiver, &[]).await;
     receiver.status.store(500, Ordering::SeqCst);
-    record(&app, &clock, EventType::PaymentSucceeded, "pay_1", 1).await;
+    record(&app, &clock, &shop, EventType::PaymentSucceeded, "pay_1", 1).await;
 
     let pass = app.webhooks.deliver_due(100).await.unwrap();
     assert_eq!((pass.claimed, pass.retrying), (1, 1));
-    let delivery = only_delivery(&app).await;
+    let delivery = only_delivery(&app, &shop).await;
     assert_eq!(delivery["state"], "pending");
     assert_eq!(delivery["attempts"], 1);
     assert_eq!(delivery["last_status"], 500);
@@ -340,7 +349,7 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_answers() {
     clock.advance_micros(SECOND_US);
     let pass = app.webhooks.deliver_due(100).await.unwrap();
     assert_eq!((pass.claimed, pass.retrying), (1, 1));
-    let delivery = only_delivery(&app).await;
+    let delivery = only_delivery(&app, &shop).await;
     assert_eq!(delivery["attempts"], 2);
     assert_eq!(
         delivery["next_attempt_at"], "2026-11-22T00:01:30.000000Z",
@@ -351,7 +360,7 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_answers() {
     clock.advance_micros(RETRY_DELAYS_S[1] * SECOND_US);
     let pass = app.webhooks.deliver_due(100).await.unwrap();
     assert_eq!((pass.claimed, pass.delivered), (1, 1));
-    let delivery = only_delivery(&app).await;
+    let delivery = only_delivery(&app, &shop).await;
     assert_eq!(delivery["state"], "delivered");
     assert_eq!(delivery["attempts"], 3);
     assert_eq!(delivery["last_error"], Value::Null);
@@ -375,9 +384,10 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_answers() {
 async fn after_the_last_attempt_a_delivery_is_dead_until_an_operator_retries_it() {
     let (app, clock) = spawn_app_with_manual_clock().await;
     let receiver = Receiver::spawn(clock.clone()).await;
-    register(&app, &receiver, &[]).await;
+    let (shop, shop_key) = app.merchant("마이커피").await;
+    register(&app, &shop, &receiver, &[]).await;
     receiver.status.store(503, Ordering::SeqCst);
-    record(&app, &clock, EventType::RefundSucceeded, "rf_1", 1).await;
+    record(&app, &clock, &shop, EventType::RefundSucceeded, "rf_1", 1).await;
 
     for delay in RETRY_DELAYS_S {
         let pass = app.webhooks.deliver_due(100).await.unwrap();
@@ -386,7 +396,7 @@ async fn after_the_last_attempt_a_delivery_is_dead_until_an_operator_retries_it(
     }
     let pass = app.webhooks.deliver_due(100).await.unwrap();
     assert_eq!((pass.claimed, pass.dead), (1, 1));
-    let delivery = only_delivery(&app).await;
+    let delivery = only_delivery(&app, &shop).await;
     assert_eq!(delivery["state"], "dead");
     assert_eq!(delivery["attempts"], 8);
     assert_eq!(delivery["last_status"], 503);
@@ -403,8 +413,8 @@ async fn after_the_last_attempt_a_delivery_is_dead_until_an_operator_retries_it(
     let member = app.member("op@example.com", "010-1234-5678").await;
     let (status, body) = send(app.bearer(&member.token, Method::POST, &retry)).await;
     assert_error(status, &body, 403, "forbidden");
-    let (_, merchant_key) = app.api_key("merchant").await;
-    let (status, body) = send(app.bearer(&merchant_key, Method::POST, &retry)).await;
+    // Not even the merchant's own key: re-queuing is for operators.
+    let (status, body) = send(app.bearer(&shop_key, Method::POST, &retry)).await;
     assert_error(status, &body, 403, "forbidden");
     let (status, body) = send(app.admin(
         Method::POST,
@@ -424,7 +434,7 @@ async fn after_the_last_attempt_a_delivery_is_dead_until_an_operator_retries_it(
     receiver.status.store(200, Ordering::SeqCst);
     let pass = app.webhooks.deliver_due(100).await.unwrap();
     assert_eq!((pass.claimed, pass.delivered), (1, 1));
-    let delivery = only_delivery(&app).await;
+    let delivery = only_delivery(&app, &shop).await;
     assert_eq!(delivery["state"], "delivered");
     assert_eq!(
         delivery["attempts"], 1,
@@ -438,8 +448,9 @@ async fn after_the_last_attempt_a_delivery_is_dead_until_an_operator_retries_it(
 async fn replays_are_refused_by_the_timestamp_and_redeliveries_absorbed_by_the_event_id() {
     let (app, clock) = spawn_app_with_manual_clock().await;
     let receiver = Receiver::spawn(clock.clone()).await;
-    register(&app, &receiver, &[]).await;
-    let event_id = record(&app, &clock, EventType::EscrowConfirmed, "esc_1", 3).await;
+    let shop = onboard_shop(&app).await;
+    register(&app, &shop, &receiver, &[]).await;
+    let event_id = record(&app, &clock, &shop, EventType::EscrowConfirmed, "esc_1", 3).await;
     app.webhooks.deliver_due(100).await.unwrap();
     let original = receiver.captured()[0].clone();
     assert_eq!(receiver.verdicts(), vec![Verdict::Processed]);
@@ -485,7 +496,7 @@ async fn replays_are_refused_by_the_timestamp_and_redeliveries_absorbed_by_the_e
     // mypay itself delivers at least once: a receiver that processed an event but whose answer
     // was lost gets it again, freshly signed, and absorbs it by the event id.
     *receiver.fail_after_processing.lock().unwrap() = true;
-    let second = record(&app, &clock, EventType::EscrowConfirmed, "esc_2", 1).await;
+    let second = record(&app, &clock, &shop, EventType::EscrowConfirmed, "esc_2", 1).await;
     let pass = app.webhooks.deliver_due(100).await.unwrap();
     assert_eq!(pass.retrying, 1);
     *receiver.fail_after_processing.lock().unwrap() = false;
@@ -505,13 +516,38 @@ async fn replays_are_refused_by_the_timestamp_and_redeliveries_absorbed_by_the_e
 async fn deliveries_out_of_order_are_put_in_order_by_the_resource_version() {
     let (app, clock) = spawn_app_with_manual_clock().await;
     let receiver = Receiver::spawn(clock.clone()).await;
-    register(&app, &receiver, &[]).await;
-    let v1 = record(&app, &clock, EventType::PaymentOrderSucceeded, "po_1", 1).await;
+    let shop = onboard_shop(&app).await;
+    register(&app, &shop, &receiver, &[]).await;
+    let v1 = record(
+        &app,
+        &clock,
+        &shop,
+        EventType::PaymentOrderSucceeded,
+        "po_1",
+        1,
+    )
+    .await;
     app.webhooks.deliver_due(100).await.unwrap();
-    let v2 = record(&app, &clock, EventType::PaymentOrderSucceeded, "po_1", 2).await;
+    let v2 = record(
+        &app,
+        &clock,
+        &shop,
+        EventType::PaymentOrderSucceeded,
+        "po_1",
+        2,
+    )
+    .await;
     receiver.fail_once.lock().unwrap().insert(v2.clone());
     app.webhooks.deliver_due(100).await.unwrap();
-    let v3 = record(&app, &clock, EventType::PaymentOrderFailed, "po_1", 3).await;
+    let v3 = record(
+        &app,
+        &clock,
+        &shop,
+        EventType::PaymentOrderFailed,
+        "po_1",
+        3,
+    )
+    .await;
     app.webhooks.deliver_due(100).await.unwrap();
     assert_eq!(receiver.versions.lock().unwrap()["po_1"], 3);
 
@@ -531,36 +567,56 @@ async fn deliveries_out_of_order_are_put_in_order_by_the_resource_version() {
 }
 
 #[tokio::test]
-async fn endpoints_are_admin_and_platform_business_checked_and_per_merchant() {
+async fn endpoints_are_for_operators_and_the_merchants_own_key_business_checked_and_per_merchant() {
     let (app, clock) = spawn_app_with_manual_clock().await;
     let receiver = Receiver::spawn(clock.clone()).await;
-    let endpoints = format!("/v1/merchants/{MERCHANT}/webhook-endpoints");
+    let (shop, shop_key) = app.merchant("마이커피").await;
+    let (other, other_key) = app.merchant("너의빵집").await;
+    let (_, platform_key) = app.api_key("platform").await;
+    let endpoints = format!("/v1/merchants/{shop}/webhook-endpoints");
+    let shop_events = format!("/v1/merchants/{shop}/webhook-events");
     let body = json!({"url": receiver.url});
-
-    let member = app.member("m@example.com", "010-1111-2222").await;
-    let (_, merchant_key) = app.api_key("merchant").await;
-    for token in [member.token.as_str(), merchant_key.as_str()] {
-        for (method, path) in [
-            (Method::POST, endpoints.clone()),
-            (Method::GET, endpoints.clone()),
+    let routes = |merchant: &str| {
+        [
+            (
+                Method::POST,
+                format!("/v1/merchants/{merchant}/webhook-endpoints"),
+            ),
             (
                 Method::GET,
-                format!("/v1/merchants/{MERCHANT}/webhook-events"),
+                format!("/v1/merchants/{merchant}/webhook-endpoints"),
             ),
-        ] {
-            let (status, answer) = send(app.bearer(token, method.clone(), &path).json(&body)).await;
+            (
+                Method::GET,
+                format!("/v1/merchants/{merchant}/webhook-events"),
+            ),
+        ]
+    };
+
+    // Members never act for a merchant, whichever it is.
+    let member = app.member("m@example.com", "010-1111-2222").await;
+    for merchant in [shop.as_str(), UNKNOWN_MERCHANT] {
+        for (method, path) in routes(merchant) {
+            let (status, answer) = send(app.bearer(&member.token, method, &path).json(&body)).await;
             assert_error(status, &answer, 403, "forbidden");
+        }
+    }
+    // Another merchant's key finds no merchant here, exactly as an id that names none.
+    for (method, path) in routes(&shop) {
+        let (status, answer) = send(app.bearer(&other_key, method, &path).json(&body)).await;
+        assert_error(status, &answer, 404, "merchant_not_found");
+    }
+    for merchant in [UNKNOWN_MERCHANT, "usr_123"] {
+        for token in [&app.admin_key, &platform_key, &shop_key] {
+            for (method, path) in routes(merchant) {
+                let (status, answer) = send(app.bearer(token, method, &path).json(&body)).await;
+                assert_error(status, &answer, 404, "merchant_not_found");
+            }
         }
     }
     let (status, answer) = send(app.anonymous(Method::GET, &endpoints)).await;
     assert_error(status, &answer, 401, "unauthenticated");
 
-    let (status, answer) = send(
-        app.admin(Method::POST, "/v1/merchants/usr_123/webhook-endpoints")
-            .json(&body),
-    )
-    .await;
-    assert_error(status, &answer, 404, "merchant_not_found");
     for (bad, code) in [
         (json!({"url": "ftp://shop.example/"}), "webhook_url_invalid"),
         (
@@ -583,7 +639,37 @@ async fn endpoints_are_admin_and_platform_business_checked_and_per_merchant() {
         .await;
     assert_error(status, &answer, 400, "invalid_request");
 
-    let (_, platform_key) = app.api_key("platform").await;
+    // The merchant's own key registers, lists, reads and deletes its endpoints; another
+    // merchant's key can do none of it.
+    let (status, own) = send(
+        app.bearer(&shop_key, Method::POST, &endpoints)
+            .json(&json!({"url": receiver.url, "event_types": ["refund.failed"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
+    assert!(own["secret"].as_str().unwrap().starts_with("whsec_"));
+    let own_id = own["id"].as_str().unwrap();
+    let own_path = format!("{endpoints}/{own_id}");
+    let (status, list) = send(app.bearer(&shop_key, Method::GET, &endpoints)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let listed: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![own_id]);
+    let (status, read) = send(app.bearer(&shop_key, Method::GET, &own_path)).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["event_types"], json!(["refund.failed"]));
+    for method in [Method::GET, Method::DELETE] {
+        let (status, answer) = send(app.bearer(&other_key, method, &own_path)).await;
+        assert_error(status, &answer, 404, "merchant_not_found");
+    }
+    let (status, deleted) = send(app.bearer(&shop_key, Method::DELETE, &own_path)).await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["status"], "deleted");
+
     let (status, created) = send(
         app.bearer(&platform_key, Method::POST, &endpoints)
             .json(&body),
@@ -597,16 +683,35 @@ async fn endpoints_are_admin_and_platform_business_checked_and_per_merchant() {
     assert_eq!(read["url"], receiver.url.as_str());
     assert!(read.get("secret").is_none());
     let (status, answer) = app
-        .get(&format!(
-            "/v1/merchants/{OTHER_MERCHANT}/webhook-endpoints/{id}"
-        ))
+        .get(&format!("/v1/merchants/{other}/webhook-endpoints/{id}"))
         .await;
+    assert_error(status, &answer, 404, "webhook_endpoint_not_found");
+    let (status, answer) = send(app.bearer(
+        &other_key,
+        Method::GET,
+        &format!("/v1/merchants/{other}/webhook-endpoints/{id}"),
+    ))
+    .await;
     assert_error(status, &answer, 404, "webhook_endpoint_not_found");
     let (status, answer) = app.get(&format!("{endpoints}/we_nope")).await;
     assert_error(status, &answer, 404, "webhook_endpoint_not_found");
 
+    // The merchant's own key reads its events; another merchant sees none of them.
+    record(&app, &clock, &shop, EventType::PaymentSucceeded, "pay_1", 1).await;
+    let (status, mine) = send(app.bearer(&shop_key, Method::GET, &shop_events)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["data"][0]["resource"]["id"], "pay_1");
+    let (status, theirs) = send(app.bearer(
+        &other_key,
+        Method::GET,
+        &format!("/v1/merchants/{other}/webhook-events"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    assert_eq!(theirs["data"], json!([]));
+
     // Deleting stops deliveries: a pending one is cancelled.
-    record(&app, &clock, EventType::PaymentSucceeded, "pay_1", 1).await;
     let (status, deleted) =
         send(app.bearer(&platform_key, Method::DELETE, &format!("{endpoints}/{id}"))).await;
     assert_eq!(status, StatusCode::OK, "{deleted}");
@@ -617,7 +722,7 @@ async fn endpoints_are_admin_and_platform_business_checked_and_per_merchant() {
     assert_eq!(again["deleted_at"], deleted["deleted_at"]);
     let (_, list) = app.get(&endpoints).await;
     assert_eq!(list["data"], json!([]));
-    assert_eq!(only_delivery(&app).await["state"], "cancelled");
+    assert_eq!(only_delivery(&app, &shop).await["state"], "cancelled");
     assert_eq!(app.webhooks.deliver_due(100).await.unwrap().claimed, 0);
     assert!(receiver.verdicts().is_empty());
 }
@@ -625,12 +730,24 @@ async fn endpoints_are_admin_and_platform_business_checked_and_per_merchant() {
 #[tokio::test]
 async fn events_are_listed_newest_first_by_cursor() {
     let (app, clock) = spawn_app_with_manual_clock().await;
+    let shop = onboard_shop(&app).await;
+    let (other, _) = app.merchant("너의빵집").await;
     let mut ids = Vec::new();
     for version in 1..=3 {
-        ids.push(record(&app, &clock, EventType::EscrowShipped, "esc_1", version).await);
+        ids.push(
+            record(
+                &app,
+                &clock,
+                &shop,
+                EventType::EscrowShipped,
+                "esc_1",
+                version,
+            )
+            .await,
+        );
         clock.advance_micros(SECOND_US);
     }
-    let path = format!("/v1/merchants/{MERCHANT}/webhook-events");
+    let path = format!("/v1/merchants/{shop}/webhook-events");
     let (status, first) = app.get(&format!("{path}?limit=2")).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     let page: Vec<&str> = first["data"]
@@ -650,8 +767,9 @@ async fn events_are_listed_newest_first_by_cursor() {
         let (status, answer) = app.get(&format!("{path}{bad}")).await;
         assert_error(status, &answer, 400, "invalid_request");
     }
-    let (_, other) = app
-        .get(&format!("/v1/merchants/{OTHER_MERCHANT}/webhook-events"))
+    let (status, others) = app
+        .get(&format!("/v1/merchants/{other}/webhook-events"))
         .await;
-    assert_eq!(other["data"], json!([]));
+    assert_eq!(status, StatusCode::OK, "{others}");
+    assert_eq!(others["data"], json!([]), "events are per merchant");
 }
