@@ -5,12 +5,13 @@
 -- since the Unix epoch, 0/1 in BIGINT columns for flags. The money is in the ledger; these
 -- tables say where each order stands, so that a crash at any point is resumed, never redone.
 
--- Wallet operations gain the kind 'payment' (money held at checkout, taken when the order
--- succeeds). A CHECK constraint cannot be altered portably, so the table is rebuilt.
+-- Wallet operations gain the kinds 'payment' (money held at checkout, taken when the order
+-- succeeds) and 'refund' (money a merchant gave back). A CHECK constraint cannot be altered
+-- portably, so the table is rebuilt.
 CREATE TABLE wallet_operations_next (
     id                     TEXT PRIMARY KEY,
     member_id              TEXT NOT NULL,
-    kind                   TEXT NOT NULL CHECK (kind IN ('charge', 'withdrawal', 'payout', 'transfer', 'payment')),
+    kind                   TEXT NOT NULL CHECK (kind IN ('charge', 'withdrawal', 'payout', 'transfer', 'payment', 'refund')),
     currency               TEXT NOT NULL,
     amount                 BIGINT NOT NULL CHECK (amount > 0),
     state                  TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),

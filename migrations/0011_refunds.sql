@@ -32,9 +32,11 @@ CREATE INDEX escrows_due ON escrows (state, confirm_at);
 
 -- One row per refund of one order.
 CREATE TABLE refunds (
-    -- 'rfd_' followed by a ULID; also the ledger transaction that gives the money back, and
-    -- the PSP cancellation's idempotency key.
+    -- 'rfd_' followed by a ULID; the PSP cancellation's idempotency key.
     id               TEXT PRIMARY KEY,
+    -- The money transaction number (mtx_…) of the one ledger transaction that gives the money
+    -- back; the buyer's wallet history shows the refund under it.
+    money_tx_id      TEXT NOT NULL UNIQUE,
     payment_order_id TEXT NOT NULL,
     -- Who asked and with which key: the same key again finds this refund.
     request_scope    TEXT NOT NULL,

@@ -67,6 +67,8 @@ pub enum OperationKind {
     /// Money paid to a merchant at checkout: held while the payment order executes, taken
     /// when it succeeds. The payments service, not the wallet's resolver, finishes it.
     Payment,
+    /// Money a merchant gave back from a payment, credited by the refund's ledger transaction.
+    Refund,
 }
 
 impl OperationKind {
@@ -77,6 +79,7 @@ impl OperationKind {
             OperationKind::Payout => "payout",
             OperationKind::Transfer => "transfer",
             OperationKind::Payment => "payment",
+            OperationKind::Refund => "refund",
         }
     }
 
@@ -87,6 +90,7 @@ impl OperationKind {
             "payout" => Ok(OperationKind::Payout),
             "transfer" => Ok(OperationKind::Transfer),
             "payment" => Ok(OperationKind::Payment),
+            "refund" => Ok(OperationKind::Refund),
             other => Err(WalletError::Internal(format!(
                 "unknown operation kind {other:?}"
             ))),
@@ -135,6 +139,7 @@ pub enum EntryKind {
     TransferIn,
     TransferOut,
     Payment,
+    Refund,
     Adjustment,
 }
 
@@ -147,6 +152,7 @@ impl EntryKind {
             EntryKind::TransferIn => "transfer_in",
             EntryKind::TransferOut => "transfer_out",
             EntryKind::Payment => "payment",
+            EntryKind::Refund => "refund",
             EntryKind::Adjustment => "adjustment",
         }
     }

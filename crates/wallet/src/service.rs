@@ -561,6 +561,34 @@ impl Wallets {
         }
     }
 
+    /// A member's wallet account in `currency`, opened on first use: where a refund credits.
+    pub async fn account(
+        &self,
+        member: &MemberId,
+        currency: Currency,
+    ) -> Result<AccountId, WalletError> {
+        self.wallet_account(member, wallet_currency(currency)?).await
+    }
+
+    /// Records a refund that the ledger transaction `id` (posted by the caller) credited to the
+    /// member's wallet, so that their history shows it. Recording it again changes nothing.
+    pub async fn record_refund(
+        &self,
+        member: &MemberId,
+        id: &MoneyTxId,
+        amount: Money,
+        merchant_label: String,
+    ) -> Result<(), WalletError> {
+        let member = self.inner.members.get(member).await?;
+        let op = Operation {
+            id: id.clone(),
+            state: OperationState::Succeeded,
+            ..self.new_operation(&member, OperationKind::Refund, amount, merchant_label)
+        };
+        store::insert_operation(&self.inner.db, &op, None).await?;
+        Ok(())
+    }
+
     /// Records a new payment operation, or finds the one a concurrent run recorded first.
     async fn record_payment(
         &self,
@@ -1302,6 +1330,7 @@ fn money_tx(viewer: &MemberId, op: Operation) -> MoneyTx {
         }
         OperationKind::Transfer => (EntryKind::TransferIn, op.member_label.clone()),
         OperationKind::Payment => (EntryKind::Payment, op.counterparty_label.clone()),
+        OperationKind::Refund => (EntryKind::Refund, op.counterparty_label.clone()),
     };
     MoneyTx {
         operation: op,

@@ -36,7 +36,7 @@ impl Operation {
     /// moves at once and has none.
     pub fn hold_id(&self) -> Option<ledger::HoldId> {
         match self.kind {
-            OperationKind::Transfer => None,
+            OperationKind::Transfer | OperationKind::Refund => None,
             OperationKind::Charge
             | OperationKind::Withdrawal
             | OperationKind::Payout
@@ -52,7 +52,7 @@ impl Operation {
             OperationKind::Withdrawal | OperationKind::Payout | OperationKind::Transfer => {
                 Some(UsageKind::Outgoing)
             }
-            OperationKind::Payment => None,
+            OperationKind::Payment | OperationKind::Refund => None,
         }
     }
 }
@@ -207,7 +207,8 @@ pub(crate) async fn touch(db: &Db, id: &MoneyTxId, now: Micros) -> Result<(), Wa
 }
 
 /// Operations still pending that nobody touched since `before`, least recently touched first.
-/// Payments are left out: the payments service finishes them with their payment orders.
+/// Payments are left out: the payments service finishes them with their payment orders
+/// (refunds are recorded finished).
 pub(crate) async fn pending_operations(
     db: &Db,
     before: Micros,
@@ -215,7 +216,7 @@ pub(crate) async fn pending_operations(
 ) -> Result<Vec<Operation>, WalletError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM wallet_operations WHERE state = 'pending' AND updated_at <= $1 \
-         AND kind <> 'payment' ORDER BY updated_at LIMIT $2"
+         AND kind NOT IN ('payment', 'refund') ORDER BY updated_at LIMIT $2"
     ))
     .bind(before)
     .bind(limit)
