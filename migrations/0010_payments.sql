@@ -102,9 +102,20 @@ CREATE TABLE payment_orders (
     -- Where the card part stands: 'none' (no card part or not sent), 'requested' (sent, outcome
     -- not known: ask the PSP before anything else), 'approved', 'declined'.
     card_state        TEXT NOT NULL CHECK (card_state IN ('none', 'requested', 'approved', 'declined')),
+    -- When the charge was first sent, and last sent again (same order id): an unknown charge
+    -- is sent again only within a window of the first send, and taken as never received only
+    -- a window after the last one, when no send can still be in flight.
+    card_first_sent_at BIGINT,
+    card_last_sent_at  BIGINT,
     psp_payment_key   TEXT,
     failure_code      TEXT,
     failure_message   TEXT,
+    -- A FAILED order whose held points and money have been given back (1), or not yet (0): the
+    -- decision to fail commits first, the release follows and is finished by the resumer.
+    funds_released    BIGINT NOT NULL CHECK (funds_released IN (0, 1)),
+    -- The run working on the order holds it until then; another run waits for the lease to
+    -- pass, so two runs never move one order's money at once.
+    claimed_until     BIGINT NOT NULL,
     version           BIGINT NOT NULL,
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL,
@@ -113,3 +124,4 @@ CREATE TABLE payment_orders (
 CREATE INDEX payment_orders_by_payment ON payment_orders (payment_id, seq);
 CREATE INDEX payment_orders_by_seller ON payment_orders (seller_merchant_id, id);
 CREATE INDEX payment_orders_unfinished ON payment_orders (status, updated_at);
+CREATE INDEX payment_orders_unreleased ON payment_orders (funds_released, status);

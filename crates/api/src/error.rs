@@ -238,6 +238,7 @@ impl ApiError {
             | ApiError::Payment(PaymentError::Storage(_))
             | ApiError::Payment(PaymentError::Ledger(LedgerError::Storage(_)))
             | ApiError::Payment(PaymentError::Webhook(WebhookError::Storage(_)))
+            | ApiError::Payment(PaymentError::Member(MemberError::Storage(_)))
             | ApiError::Payment(PaymentError::Wallet(
                 WalletError::Storage(_)
                 | WalletError::Ledger(LedgerError::Storage(_))
@@ -268,6 +269,7 @@ impl ApiError {
             ApiError::Internal(_)
             | ApiError::Payment(PaymentError::Internal(_))
             | ApiError::Payment(PaymentError::Wallet(WalletError::Internal(_)))
+            | ApiError::Payment(PaymentError::Member(MemberError::Internal(_)))
             | ApiError::Payment(PaymentError::Webhook(
                 WebhookError::Keys(_)
                 | WebhookError::Internal(_)
@@ -410,6 +412,7 @@ fn payment_status(error: &PaymentError) -> StatusCode {
         PaymentError::ItemLock(error) => item_lock_status(error),
         PaymentError::Webhook(error) => webhook_status(error),
         PaymentError::Wallet(error) => wallet_status(error),
+        PaymentError::Member(error) => member_status(error),
         PaymentError::Ledger(error) => ledger_status(error),
         PaymentError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         PaymentError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -863,3 +863,52 @@ async fn sellers_get_events_and_see_only_their_own_orders() {
     .await;
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "{events}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_resumer_leaves_an_order_alone_while_its_request_works_on_it() {
+    let app = spawn_app().await;
+    let (shop, _) = app.merchant("Shop").await;
+    let buyer = linked_member(&app, 16, 100_000).await;
+    grant_points(&app, &buyer.member.id, 2_000).await;
+    let body = checkout(
+        "chk-claimed",
+        &[(&shop, 12_000, "order-claimed", false)],
+        json!({"points": "2000", "card": {"billing_key": "bk_test_lost_reply_2", "amount": "10000"}}),
+    );
+    let request = {
+        let client = app.client.clone();
+        let url = app.url("/v1/payments");
+        let token = buyer.member.token.clone();
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.status()
+        })
+    };
+    // While the request waits for the PSP's withheld reply, resumer passes find the order
+    // claimed and leave it alone: no second charge, no release of its held points.
+    for _ in 0..20 {
+        app.payments
+            .resume_pending(Duration::ZERO, 100)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(request.await.unwrap(), StatusCode::ACCEPTED);
+    assert_eq!(points_available(&app, &buyer).await, 0, "still held");
+    app.payments
+        .resume_pending(Duration::ZERO, 100)
+        .await
+        .unwrap();
+    let (_, order) = app.get("/v1/payment-orders/order-claimed").await;
+    assert_eq!(order["status"], "SUCCESS", "{order}");
+    assert_eq!(psp_approvals(&app, "order-claimed").await, 1);
+    assert_eq!(posted(&app, &payable(&shop)).await, 12_000);
+    assert_eq!(points_available(&app, &buyer).await, 0);
+    assert_books_hold(&app).await;
+}

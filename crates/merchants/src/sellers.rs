@@ -51,6 +51,9 @@ fn seller(merchant: Merchant) -> Seller {
 fn seller_error(error: MerchantError) -> SellerError {
     match error {
         MerchantError::NotFound(id) => SellerError::not_found(&id),
-        other => SellerError::unavailable(other.to_string()),
+        other => {
+            tracing::warn!(code = other.code(), error = %other, "the merchants service did not answer checkout");
+            SellerError::unavailable("the merchants service did not answer; retry later")
+        }
     }
 }

@@ -134,10 +134,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         wallet: args.wallet.config().map_err(anyhow::Error::msg)?,
         item_locks: item_locks(&args.item_locks, &db, &ledger).await?,
-        payments: payments::PaymentsConfig {
-            resume_after: Duration::from_secs(args.payments_resume_after_s.clamp(1, 3600)),
-            ..payments::PaymentsConfig::default()
-        },
+        payments: payments_config(&args.psp, args.payments_resume_after_s),
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
     let (psp, sandbox_psp) = connect_psp(&args.psp).await?;
@@ -265,6 +262,25 @@ async fn sweep_expired_item_locks(locks: Arc<dyn item_lock::ItemLocks>) {
     }
 }
 
+/// How payments run: the resumer's patience from the flag, and a claim on an order that
+/// outlasts the slowest step (a PSP call at its timeout, plus room for a top-up at the bank).
+fn payments_config(psp: &PspArgs, resume_after_s: u64) -> payments::PaymentsConfig {
+    let defaults = payments::PaymentsConfig::default();
+    let slowest_psp_call = Duration::from_millis(psp_timeout_ms(psp));
+    payments::PaymentsConfig {
+        resume_after: Duration::from_secs(resume_after_s.clamp(1, 3600)),
+        claim_lease: defaults
+            .claim_lease
+            .max(slowest_psp_call + Duration::from_secs(30)),
+        ..defaults
+    }
+}
+
+/// The PSP call timeout, within its bounds.
+fn psp_timeout_ms(args: &PspArgs) -> u64 {
+    args.psp_timeout_ms.clamp(100, 120_000)
+}
+
 /// The card processor: the Toss Payments adapter pointed at `--psp-url`, or at a sandbox PSP
 /// started here on a loopback port, so the embedded default runs the same adapter.
 async fn connect_psp(
@@ -297,7 +313,7 @@ async fn connect_psp(
         }
     };
     let config = TossConfig {
-        timeout: Duration::from_millis(args.psp_timeout_ms.clamp(100, 120_000)),
+        timeout: Duration::from_millis(psp_timeout_ms(args)),
         ..TossConfig::new(&base_url, secret_key)
     };
     let processor = TossPayments::new(config)?;

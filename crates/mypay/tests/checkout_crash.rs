@@ -1,7 +1,8 @@
 //! A server killed in the middle of a checkout, and started again: `mypay serve`, `mypay
 //! sandbox-bank` and `mypay sandbox-psp` as separate processes. The PSP charges the card and
 //! holds its reply back; while the server waits for it, the server is killed (SIGKILL). The
-//! restarted server's resumer asks the PSP by order id, finds the charge, and books it: one
+//! restarted server's resumer waits for the dead run's claim to lapse, asks the PSP by order
+//! id, finds the charge, and books it: one
 //! charge at the PSP, one ledger entry, the order SUCCESS, and `mypay check` clean.
 
 mod support;
@@ -33,9 +34,9 @@ fn serve(url: &str, dir: &Path, bank: &str, psp: &str) -> support::Started {
             OsStr::new(psp),
             OsStr::new("--psp-secret-key"),
             OsStr::new(PSP_SECRET),
-            // Longer than the PSP withholds its reply: the request is still waiting when killed.
+            // Long enough that the request still waits for the withheld reply when the server dies.
             OsStr::new("--psp-timeout-ms"),
-            OsStr::new("60000"),
+            OsStr::new("20000"),
             OsStr::new("--payments-resume-after-s"),
             OsStr::new("1"),
             OsStr::new("--admin-api-key"),
@@ -150,8 +151,9 @@ async fn a_checkout_interrupted_by_a_crash_is_finished_after_restart() {
     // Started again, its resumer finishes the order from what the PSP says.
     let server = serve(&url, dir.path(), &bank.ready, &psp.ready);
     let api = |path: &str| format!("{}{path}", server.ready);
+    // The dead server's claim on the order (its lease, 60 s) runs out first.
     let mut order = Value::Null;
-    for _ in 0..300 {
+    for _ in 0..1200 {
         let (_, body) = call(
             client
                 .get(api(&format!("/v1/payment-orders/{ORDER_ID}")))

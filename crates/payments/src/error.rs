@@ -54,6 +54,9 @@ pub enum PaymentError {
     Wallet(#[from] WalletError),
 
     #[error(transparent)]
+    Member(membership::MemberError),
+
+    #[error(transparent)]
     Ledger(#[from] LedgerError),
 
     #[error("database error: {0}")]
@@ -88,6 +91,7 @@ impl PaymentError {
             PaymentError::ItemLock(error) => error.code(),
             PaymentError::Webhook(error) => error.code(),
             PaymentError::Wallet(error) => error.code(),
+            PaymentError::Member(error) => error.code(),
             PaymentError::Ledger(error) => error.code(),
             PaymentError::Conflict(_) => "conflict",
             PaymentError::Storage(_) | PaymentError::Internal(_) => "internal",

@@ -41,6 +41,9 @@ pub struct PaymentsConfig {
     /// After it, the charge is taken as never received and the order fails (`card_not_charged`):
     /// no request lives that long, so none can still arrive.
     pub card_retry_window: Duration,
+    /// How long a run holds an order it works on: longer than any one step takes (a PSP call
+    /// at its timeout, a top-up at the bank's), so that no second run starts on a live one.
+    pub claim_lease: Duration,
     /// How long a checkout holds the unique items it names.
     pub item_lock_ttl: Duration,
     /// How long after its success an escrow order may be cancelled (refunding the buyer).
@@ -54,6 +57,7 @@ impl Default for PaymentsConfig {
         PaymentsConfig {
             resume_after: Duration::from_secs(15),
             card_retry_window: Duration::from_secs(10 * 60),
+            claim_lease: Duration::from_secs(60),
             item_lock_ttl: item_lock::DEFAULT_TTL,
             escrow_cancel_window: Duration::from_secs(72 * 3600),
             escrow_auto_confirm_after: Duration::from_secs(7 * 24 * 3600),
@@ -186,16 +190,25 @@ impl Payments {
         let currency = checkout_currency(&request.orders)?;
         let items = item_keys(&request.items)?;
         let hash = request_hash(scope, &request);
+        let checkout = request.checkout_id.as_str().to_owned();
         if let Some(view) = self.existing(scope, &request, &hash).await? {
+            // A checkout still paying keeps its items: the same buyer sending it again renews them.
+            if view.payment.status == PaymentStatus::Executing {
+                self.inner
+                    .item_locks
+                    .acquire(&items, &checkout, self.inner.config.item_lock_ttl)
+                    .await?;
+            }
             return Ok((self.execute(view).await?, false));
         }
-        let checkout = request.checkout_id.as_str().to_owned();
         self.inner
             .item_locks
             .acquire(&items, &checkout, self.inner.config.item_lock_ttl)
             .await?;
         match self.record(scope, request, currency, hash).await {
             Ok((view, created)) => Ok((self.execute(view).await?, created)),
+            // The checkout id is another request's: so are the items held under it.
+            Err(error @ PaymentError::CheckoutReused(_)) => Err(error),
             Err(error) => {
                 self.release_items(&checkout, &items).await;
                 Err(error)
@@ -272,6 +285,13 @@ impl Payments {
         )
         .await?;
         let mut pass = ResumePass::default();
+        for order in
+            store::unreleased_orders(&self.inner.db, limit.clamp(1, RESUME_BATCH_MAX)).await?
+        {
+            if let Err(error) = self.release_funds(order.clone()).await {
+                tracing::warn!(order = %order.id, code = error.code(), %error, "releasing a failed order's funds failed");
+            }
+        }
         for order in orders {
             pass.examined += 1;
             match self.resume_order(order.clone()).await {
@@ -450,9 +470,13 @@ impl Payments {
                 ledger_updated: false,
                 money_tx_id: None,
                 card_state: CardState::None,
+                card_first_sent_at: None,
+                card_last_sent_at: None,
                 psp_payment_key: None,
                 failure_code: None,
                 failure_message: None,
+                funds_released: false,
+                claimed_until: 0,
                 version: 1,
                 created_at: now,
                 updated_at: now,

@@ -56,9 +56,15 @@ pub struct Order {
     pub ledger_updated: bool,
     pub money_tx_id: Option<String>,
     pub card_state: CardState,
+    pub card_first_sent_at: Option<Micros>,
+    pub card_last_sent_at: Option<Micros>,
     pub psp_payment_key: Option<String>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    /// For a FAILED order: whether its held points and money have been given back.
+    pub funds_released: bool,
+    /// Until when the run working on the order holds it.
+    pub claimed_until: Micros,
     pub version: i64,
     pub created_at: Micros,
     pub updated_at: Micros,
@@ -73,13 +79,14 @@ const ORDER_TABLE_COLUMNS: &str = "id, payment_order_id, payment_id, seq, seller
      currency, amount, points_amount, money_amount, card_amount, escrow, fee_bps, status, \
      wallet_updated, ledger_updated, money_tx_id, card_state, psp_payment_key, failure_code, \
      failure_message, version, created_at, updated_at, points_refunded, money_refunded, \
-     card_refunded";
+     card_refunded, card_first_sent_at, card_last_sent_at, funds_released, claimed_until";
 
 /// An order as read: its own columns and its escrow's state.
 const ORDER_COLUMNS: &str = "id, payment_order_id, payment_id, seq, seller_merchant_id, currency, \
      amount, points_amount, money_amount, card_amount, escrow, fee_bps, status, wallet_updated, \
      ledger_updated, money_tx_id, card_state, psp_payment_key, failure_code, failure_message, \
      version, created_at, updated_at, points_refunded, money_refunded, card_refunded, \
+     card_first_sent_at, card_last_sent_at, funds_released, claimed_until, \
      (SELECT e.state FROM escrows e WHERE e.payment_order_id = payment_orders.id) AS escrow_state";
 
 /// What inserting a new payment found.
@@ -142,7 +149,8 @@ async fn insert_order(
     let inserted = sqlx::query(&format!(
         "INSERT INTO payment_orders ({ORDER_TABLE_COLUMNS}) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-          $20, $21, $22, $23, $24, $25, $26) ON CONFLICT (payment_order_id) DO NOTHING"
+          $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+         ON CONFLICT (payment_order_id) DO NOTHING"
     ))
     .bind(order.id.as_str())
     .bind(&order.payment_order_id)
@@ -170,6 +178,10 @@ async fn insert_order(
     .bind(order.refunded.points)
     .bind(order.refunded.money)
     .bind(order.refunded.card)
+    .bind(order.card_first_sent_at)
+    .bind(order.card_last_sent_at)
+    .bind(i64::from(order.funds_released))
+    .bind(order.claimed_until)
     .execute(&mut **tx)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -232,8 +244,9 @@ pub(crate) async fn save_order(
         "UPDATE payment_orders SET status = $1, wallet_updated = $2, ledger_updated = $3, \
          money_tx_id = $4, card_state = $5, psp_payment_key = $6, failure_code = $7, \
          failure_message = $8, points_refunded = $9, money_refunded = $10, card_refunded = $11, \
-         version = version + 1, updated_at = $12 \
-         WHERE id = $13 AND version = $14",
+         card_first_sent_at = $12, card_last_sent_at = $13, funds_released = $14, \
+         claimed_until = $15, version = version + 1, updated_at = $16 \
+         WHERE id = $17 AND version = $18",
     )
     .bind(order.status.as_str())
     .bind(i64::from(order.wallet_updated))
@@ -246,6 +259,10 @@ pub(crate) async fn save_order(
     .bind(order.refunded.points)
     .bind(order.refunded.money)
     .bind(order.refunded.card)
+    .bind(order.card_first_sent_at)
+    .bind(order.card_last_sent_at)
+    .bind(i64::from(order.funds_released))
+    .bind(order.claimed_until)
     .bind(now)
     .bind(order.id.as_str())
     .bind(order.version)
@@ -306,6 +323,18 @@ pub(crate) async fn unfinished_orders(
          ORDER BY updated_at LIMIT $2"
     ))
     .bind(before)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(order_from_row).collect()
+}
+
+/// FAILED orders whose held points and money have not been given back yet.
+pub(crate) async fn unreleased_orders(db: &Db, limit: i64) -> Result<Vec<Order>, PaymentError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM payment_orders \
+         WHERE funds_released = 0 AND status = 'FAILED' LIMIT $1"
+    ))
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
@@ -395,9 +424,13 @@ fn order_from_row(row: &AnyRow) -> Result<Order, PaymentError> {
         ledger_updated: row.try_get::<i64, _>("ledger_updated")? == 1,
         money_tx_id: row.try_get("money_tx_id")?,
         card_state: CardState::from_db(&card_state)?,
+        card_first_sent_at: row.try_get("card_first_sent_at")?,
+        card_last_sent_at: row.try_get("card_last_sent_at")?,
         psp_payment_key: row.try_get("psp_payment_key")?,
         failure_code: row.try_get("failure_code")?,
         failure_message: row.try_get("failure_message")?,
+        funds_released: row.try_get::<i64, _>("funds_released")? == 1,
+        claimed_until: row.try_get("claimed_until")?,
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

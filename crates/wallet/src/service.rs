@@ -518,6 +518,11 @@ impl Wallets {
         if let Err(error) = self.inner.ledger.reserve_hold(hold).await {
             return Err(self.stopped(&op, self.ledger_refusal(error)).await?);
         }
+        // Released while this run reserved (the order failed meanwhile): give the hold back.
+        let op = self.reload(&op).await?;
+        if op.state == OperationState::Failed {
+            self.void(op.id.hold_id()).await?;
+        }
         self.movement(buyer, op, top_up).await
     }
 
@@ -545,20 +550,36 @@ impl Wallets {
         self.finish(&op, OperationState::Succeeded, None).await
     }
 
-    /// Gives a reserved payment back to the buyer: voids its hold and fails the operation
-    /// with `code`. A payment already captured cannot be released (a refund gives it back).
-    pub async fn release_payment(&self, id: &MoneyTxId, code: &str) -> Result<(), WalletError> {
-        let op = self.payment_operation(id).await?;
-        match op.state {
-            OperationState::Failed => Ok(()),
-            OperationState::Succeeded => Err(WalletError::Internal(format!(
-                "payment {id} was captured and cannot be released"
-            ))),
-            OperationState::Pending => {
-                self.void(op.id.hold_id()).await?;
-                self.finish(&op, OperationState::Failed, Some(code)).await
+    /// Gives a payment order's held money back to the buyer: voids its hold (always, so a hold
+    /// a late run placed is voided too) and fails its operation with `code`. An order that
+    /// never reserved money needs nothing; a payment already captured cannot be released (a
+    /// refund gives it back).
+    pub async fn release_payment(
+        &self,
+        payment_order: &str,
+        code: &str,
+    ) -> Result<(), WalletError> {
+        let key = RequestKey {
+            scope: PAYMENT_SCOPE.to_owned(),
+            key: payment_order.to_owned(),
+        };
+        let Some(op) = store::operation_by_request(&self.inner.db, &key).await? else {
+            return Ok(());
+        };
+        match self.inner.ledger.void_hold(op.id.hold_id()).await {
+            Ok(_) | Err(LedgerError::HoldNotFound(_)) | Err(LedgerError::HoldAlreadyVoided(_)) => {}
+            Err(LedgerError::HoldAlreadyPosted(_)) => {
+                return Err(WalletError::Internal(format!(
+                    "payment {} was captured and cannot be released",
+                    op.id
+                )))
             }
+            Err(error) => return Err(error.into()),
         }
+        if op.state == OperationState::Pending {
+            self.finish(&op, OperationState::Failed, Some(code)).await?;
+        }
+        Ok(())
     }
 
     /// A member's wallet account in `currency`, opened on first use: where a refund credits.
@@ -567,7 +588,8 @@ impl Wallets {
         member: &MemberId,
         currency: Currency,
     ) -> Result<AccountId, WalletError> {
-        self.wallet_account(member, wallet_currency(currency)?).await
+        self.wallet_account(member, wallet_currency(currency)?)
+            .await
     }
 
     /// Records a refund that the ledger transaction `id` (posted by the caller) credited to the

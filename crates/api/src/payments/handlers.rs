@@ -213,6 +213,37 @@ pub(crate) async fn get_member_points(
     Ok(Json(state.points.balance(&id).await?.into()))
 }
 
+/// A payment as one of its sellers sees it: its own orders only, the amounts and funding
+/// summed over them, and nothing of the buyer's internals (the buyer's money transaction
+/// numbers, the items, other sellers' parts); `None` when it sells nothing in it.
+fn seller_view(seller: &str, view: PaymentView) -> Option<PaymentView> {
+    let orders: Vec<_> = view
+        .orders
+        .into_iter()
+        .filter(|order| order.seller == seller)
+        .map(|order| ::payments::Order {
+            money_tx_id: None,
+            ..order
+        })
+        .collect();
+    if orders.is_empty() {
+        return None;
+    }
+    let sum = |part: fn(&::payments::Order) -> i64| orders.iter().map(part).sum::<i64>();
+    let payment = ::payments::Payment {
+        amount: sum(|o| o.amount),
+        funding: ::payments::Split {
+            points: sum(|o| o.split.points),
+            money: sum(|o| o.split.money),
+            card: sum(|o| o.split.card),
+        },
+        items: Vec::new(),
+        billing_key: None,
+        ..view.payment
+    };
+    Some(PaymentView { payment, orders })
+}
+
 /// Who pays: a member pays for themself (naming nobody else); admin and platform keys pay for
 /// the buyer they name; merchant keys never spend a member's money.
 fn paying_member(caller: &Caller, buyer: Option<&str>) -> Result<MemberId, ApiError> {
@@ -307,18 +338,7 @@ fn visible(caller: &Caller, view: PaymentView) -> Option<PaymentView> {
         Caller::ApiKey {
             role: Role::Merchant,
             ..
-        } => {
-            let seller = caller.merchant_id()?;
-            let orders: Vec<_> = view
-                .orders
-                .into_iter()
-                .filter(|order| order.seller == seller)
-                .collect();
-            (!orders.is_empty()).then_some(PaymentView {
-                payment: view.payment,
-                orders,
-            })
-        }
+        } => seller_view(caller.merchant_id()?, view),
         Caller::Member(_) => None,
     }
 }
