@@ -71,6 +71,7 @@ async fn the_readme_walk_through_runs_as_written() {
         .arg(walkthrough_script())
         .env("MYPAY", &server.ready)
         .env("BANK", &bank.ready)
+        .env("ADMIN_KEY", ADMIN_KEY)
         .output()
         .expect("run bash");
     let stdout = String::from_utf8_lossy(&output.stdout);
