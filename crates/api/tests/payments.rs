@@ -687,7 +687,37 @@ async fn bad_checkouts_are_refused_with_stable_codes_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_32_concurrent_checkouts_of_one_unique_item_exactly_one_wins() {
-    let app = spawn_app().await;
+    race_for_one_item(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_item_locks_too_exactly_one_of_32_checkouts_wins() {
+    let Some(url) = testkit::test_redis_url() else {
+        return;
+    };
+    let prefix = format!("mypay:test:{}:", ulid::Ulid::new());
+    let redis = item_lock::RedisItemLocks::connect(&url, &prefix)
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "the test Redis must be reachable ({}=\"\" skips): {error}",
+                testkit::TEST_REDIS_ENV
+            )
+        });
+    let app = spawn_app_with(ApiConfig {
+        item_locks: api::ItemLockConfig {
+            store: Some(std::sync::Arc::new(redis)),
+            ttl: item_lock::DEFAULT_TTL,
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    race_for_one_item(app).await;
+}
+
+/// 32 checkouts of one unique item at once (one buyer, 32 checkout ids): exactly one pays,
+/// the others are refused with `item_locked` before anything is recorded.
+async fn race_for_one_item(app: TestApp) {
     let (shop, _) = app.merchant("Shop").await;
     let buyer = linked_member(&app, 12, 100_000).await;
     charge(&app, &buyer, 50_000).await;
