@@ -47,12 +47,21 @@ CREATE TABLE refunds (
     money_amount     BIGINT NOT NULL CHECK (money_amount >= 0),
     card_amount      BIGINT NOT NULL CHECK (card_amount >= 0),
     reason           TEXT NOT NULL,
+    -- The seller's account the money is taken back from: 'escrow' while the order's money
+    -- waited in escrow when the refund was reserved, else 'payable'. Decided once, so that a
+    -- booking repeated after a crash carries the same postings, and so that an escrow released
+    -- meanwhile (it moves only what refunds have not reserved) leaves this refund's money where
+    -- the refund takes it from.
+    seller_account   TEXT NOT NULL CHECK (seller_account IN ('payable', 'escrow')),
     -- 'pending' until the card part (if any) is cancelled at the PSP and the money is booked;
     -- 'succeeded'; or 'failed' (the PSP refused; the parts were given back to the order).
     status           TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
     -- 'none', 'requested' (sent, outcome unknown), 'cancelled', 'refused'.
     card_state       TEXT NOT NULL CHECK (card_state IN ('none', 'requested', 'cancelled', 'refused')),
     failure_code     TEXT,
+    -- The run working on the refund holds it until then (0: nobody); another run waits for
+    -- the lease to pass, so two runs never send or settle one refund's cancellation at once.
+    claimed_until    BIGINT NOT NULL,
     version          BIGINT NOT NULL,
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL,

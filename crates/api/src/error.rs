@@ -404,11 +404,18 @@ fn payment_status(error: &PaymentError) -> StatusCode {
         | PaymentError::CurrencyMismatch
         | PaymentError::CurrencyUnsupported(_)
         | PaymentError::CheckoutReused(_)
-        | PaymentError::PaymentOrderIdReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        | PaymentError::PaymentOrderIdReused(_)
+        | PaymentError::RefundKeyReused(_)
+        | PaymentError::RefundExceedsPayment { .. }
+        | PaymentError::NothingToRefund(_) => StatusCode::UNPROCESSABLE_ENTITY,
         PaymentError::Seller(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         PaymentError::Seller(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        PaymentError::PaymentNotFound(_) | PaymentError::OrderNotFound(_) => StatusCode::NOT_FOUND,
-        PaymentError::BuyerNotActive(_) | PaymentError::Conflict(_) => StatusCode::CONFLICT,
+        PaymentError::PaymentNotFound(_)
+        | PaymentError::OrderNotFound(_)
+        | PaymentError::RefundNotFound(_) => StatusCode::NOT_FOUND,
+        PaymentError::BuyerNotActive(_)
+        | PaymentError::OrderNotRefundable(_)
+        | PaymentError::Conflict(_) => StatusCode::CONFLICT,
         PaymentError::ItemLock(error) => item_lock_status(error),
         PaymentError::Webhook(error) => webhook_status(error),
         PaymentError::Wallet(error) => wallet_status(error),
@@ -650,6 +657,45 @@ mod tests {
         }
         let internal = ApiError::from(MerchantError::Internal("mer_x has a bad id".into()));
         assert!(!internal.public_message().contains("mer_x"));
+    }
+
+    #[test]
+    fn refund_errors_keep_their_codes_and_get_the_documented_statuses() {
+        let cases = [
+            (
+                PaymentError::OrderNotRefundable("po_x".into()),
+                409,
+                "order_not_refundable",
+            ),
+            (
+                PaymentError::RefundKeyReused("k".into()),
+                422,
+                "refund_key_reused",
+            ),
+            (
+                PaymentError::RefundExceedsPayment {
+                    asked: 2,
+                    remaining: 1,
+                },
+                422,
+                "refund_exceeds_payment",
+            ),
+            (
+                PaymentError::NothingToRefund("po_x".into()),
+                422,
+                "nothing_to_refund",
+            ),
+            (
+                PaymentError::RefundNotFound("rfd_x".into()),
+                404,
+                "refund_not_found",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let api = ApiError::from(error);
+            assert_eq!(api.status().as_u16(), status, "{code}");
+            assert_eq!(api.code(), code);
+        }
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! - Same key, different request: 422 `idempotency_key_reused`.
 //! - Same key while the first request is still running: 409 `idempotency_request_in_progress`.
 //! - A first request that ended in a server error (5xx), or whose response is marked
-//!   `Cache-Control: no-store` (it shows an account number in full), leaves nothing behind, so
-//!   the retry runs afresh. Client errors (4xx) are stored like successes.
+//!   `Cache-Control: no-store` (it shows an account number in full, or a refund still pending),
+//!   leaves nothing behind, so the retry runs afresh. Client errors (4xx) are stored like successes.
 //! - A request whose client went away or whose time ran out is not cancelled: it runs to its
 //!   end in a task of its own and stores its answer, which the retry then gets. Releasing its
 //!   claim instead would let the retry run beside it (a payout answered "limit exceeded" while
@@ -376,9 +376,10 @@ async fn finish(state: &AppState, context: &IdempotencyContext, response: Respon
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// A response marked `Cache-Control: no-store` (one that shows an account number in full) is
-/// never written to the key table: its claim is released instead, so a retry runs afresh and
-/// meets the resource's own uniqueness rules (a second link of the same account is refused).
+/// A response marked `Cache-Control: no-store` (one that shows an account number in full, or a
+/// refund still pending) is never written to the key table: its claim is released instead, so a
+/// retry runs afresh and meets the resource's own uniqueness rules (a second link of the same
+/// account is refused; the same refund key continues its refund).
 fn must_not_be_stored(response: &Response) -> bool {
     response
         .headers()

@@ -209,6 +209,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/merchants/{merchant_id}"),
     ("PUT", "/v1/merchants/{merchant_id}/settlement-account"),
     ("POST", "/v1/merchants/{merchant_id}/api-keys"),
+    ("POST", "/v1/payments"),
+    ("GET", "/v1/payments/{id}"),
+    ("GET", "/v1/payment-orders/{id}"),
+    ("POST", "/v1/members/{member_id}/points"),
+    ("GET", "/v1/points"),
+    ("GET", "/v1/members/{member_id}/points"),
+    ("POST", "/v1/payment-orders/{id}/refunds"),
+    ("GET", "/v1/payment-orders/{id}/refunds"),
+    ("GET", "/v1/refunds/{id}"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

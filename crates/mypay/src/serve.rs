@@ -548,8 +548,8 @@ async fn deliver_webhooks(webhooks: webhooks::Webhooks) {
     }
 }
 
-/// Continues payment orders left unfinished (a crash, a card outcome not known yet): one
-/// resumer pass every few seconds, until the server stops.
+/// Continues payment orders and refunds left unfinished (a crash, a card outcome not known
+/// yet): one resumer pass of each every few seconds, until the server stops.
 async fn resume_payments(payments: payments::Payments) {
     let start = tokio::time::Instant::now() + PAYMENT_RESUME_INTERVAL;
     let mut interval = tokio::time::interval_at(start, PAYMENT_RESUME_INTERVAL);
@@ -571,6 +571,22 @@ async fn resume_payments(payments: payments::Payments) {
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(code = error.code(), %error, "payments resumer pass failed")
+            }
+        }
+        match payments
+            .resume_refunds(min_age, payments::RESUME_BATCH_MAX)
+            .await
+        {
+            Ok(pass) if pass.examined > 0 => {
+                tracing::info!(
+                    examined = pass.examined,
+                    finished = pass.finished,
+                    "refunds resumer pass"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(code = error.code(), %error, "refunds resumer pass failed")
             }
         }
     }

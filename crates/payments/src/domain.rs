@@ -73,6 +73,13 @@ impl PaymentOrderKey {
     }
 }
 
+ulid_id!(
+    /// A refund of a payment order: `rfd_` and a ULID. It is also the PSP cancellation's
+    /// idempotency key.
+    RefundId,
+    "rfd_"
+);
+
 /// The client's id of a checkout: globally unique, 1 to 64 letters, digits, `-` or `_`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CheckoutId(String);

@@ -62,6 +62,21 @@ pub enum PaymentError {
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
 
+    #[error("payment order {0} is not paid, so nothing of it can be refunded")]
+    OrderNotRefundable(String),
+
+    #[error("refund key {0} was used for another refund")]
+    RefundKeyReused(String),
+
+    #[error("the refund asks for {asked} but only {remaining} of the order remains refundable")]
+    RefundExceedsPayment { asked: i64, remaining: i64 },
+
+    #[error("nothing of payment order {0} remains to be refunded")]
+    NothingToRefund(String),
+
+    #[error("refund {0} does not exist")]
+    RefundNotFound(String),
+
     #[error("payment order {0} changed while this run worked on it")]
     Conflict(String),
 
@@ -93,6 +108,11 @@ impl PaymentError {
             PaymentError::Wallet(error) => error.code(),
             PaymentError::Member(error) => error.code(),
             PaymentError::Ledger(error) => error.code(),
+            PaymentError::OrderNotRefundable(_) => "order_not_refundable",
+            PaymentError::RefundKeyReused(_) => "refund_key_reused",
+            PaymentError::RefundExceedsPayment { .. } => "refund_exceeds_payment",
+            PaymentError::NothingToRefund(_) => "nothing_to_refund",
+            PaymentError::RefundNotFound(_) => "refund_not_found",
             PaymentError::Conflict(_) => "conflict",
             PaymentError::Storage(_) | PaymentError::Internal(_) => "internal",
         }

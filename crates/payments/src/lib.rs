@@ -4,6 +4,9 @@
 //! - [`Payments`] is the service: it records a checkout, spreads its funding (points, wallet
 //!   money with automatic top-up, a registered card) over the orders, executes each order, and
 //!   resumes orders a crash or an unknown card outcome left unfinished.
+//! - [`Payments::refund`] gives (part of) a paid order back along its funding sources, points
+//!   first, then money, then card (the card part through the PSP under the refund's id), and
+//!   [`Payments::resume_refunds`] finishes refunds whose card outcome was not known.
 //! - [`Sellers`] is the port to the merchants being paid, implemented by `merchants`.
 //!
 //! Architecture invariants: an order's steps are each repeatable, and their results are
@@ -12,7 +15,8 @@
 //! the card is charged and taken only after it was approved; a charge whose outcome is unknown
 //! is asked about (by the order id, which is also the PSP's idempotency key) before anything
 //! else; an order whose card was approved never fails; every won of an order reaches its seller
-//! in one ledger transaction whose id is the order's id.
+//! in one ledger transaction whose id is the order's id; refunds reserve their parts on the
+//! order under its version before anything moves, so together they never exceed what was paid.
 
 #![forbid(unsafe_code)]
 
@@ -20,15 +24,19 @@ mod domain;
 mod error;
 mod events;
 mod executor;
+mod refund;
+mod refund_store;
 mod sellers;
 mod service;
 mod store;
 
 pub use domain::{
     allocate, CardState, CheckoutId, EscrowState, OrderStatus, PaymentId, PaymentOrderKey,
-    PaymentStatus, Split,
+    PaymentStatus, RefundId, Split,
 };
 pub use error::PaymentError;
+pub use refund::{refund_split, refundable, NewRefund, RefundCardState, RefundStatus, RefundView};
+pub use refund_store::Refund;
 pub use sellers::{Seller, SellerAccount, SellerError, Sellers};
 pub use service::{
     NewOrder, NewPayment, PaymentServices, PaymentView, Payments, PaymentsConfig, ResumePass,

@@ -1,5 +1,5 @@
 //! Checkout payments over HTTP: `POST /v1/payments`, `GET /v1/payments/{id}`,
-//! `GET /v1/payment-orders/{id}`, and the buyer's points.
+//! `GET /v1/payment-orders/{id}`, the buyer's points, and refunds (`refunds.rs`).
 //!
 //! A member pays for themself; a platform (or admin) key pays on behalf of the `buyer` it
 //! names, as a commerce backend does; merchant keys cannot spend a member's money (403). The
@@ -7,6 +7,7 @@
 //! sent, the HTTP layer replays the stored answer as everywhere else.
 
 mod handlers;
+mod refunds;
 mod views;
 
 use axum::middleware::from_fn;
@@ -20,11 +21,14 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let money_moving = OpenApiRouter::new()
         .routes(routes!(handlers::create_payment))
         .routes(routes!(handlers::grant_points))
+        .routes(routes!(refunds::create_refund))
         .route_layer(from_fn(idempotency::enforce));
     OpenApiRouter::new()
         .routes(routes!(handlers::get_payment))
         .routes(routes!(handlers::get_payment_order))
         .routes(routes!(handlers::get_points))
         .routes(routes!(handlers::get_member_points))
+        .routes(routes!(refunds::get_refund))
+        .routes(routes!(refunds::list_refunds))
         .merge(money_moving)
 }

@@ -78,7 +78,7 @@ pub struct FundingView {
 }
 
 impl FundingView {
-    fn new(split: Split, currency: Currency) -> FundingView {
+    pub(super) fn new(split: Split, currency: Currency) -> FundingView {
         let text = |minor| Money::from_minor(minor, currency).to_decimal_string();
         FundingView {
             points: text(split.points),

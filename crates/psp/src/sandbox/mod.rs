@@ -14,8 +14,9 @@
 //!
 //! A cancellation whose reason starts with `test:timeout` or `test:lost_reply` behaves the same
 //! way, so refunds can be tested against both faults. Requests with an `Idempotency-Key` are
-//! answered once and replayed after: the same key with the same body gets the stored reply,
-//! with another body 422 `INVALID_IDEMPOTENCY_KEY`. A charge under an order id that was already
+//! answered once and replayed after: the same key with the same body gets the stored reply
+//! (at once: only the reply of the exchange that executed is lost), with another body 422
+//! `INVALID_IDEMPOTENCY_KEY`. A charge under an order id that was already
 //! approved, without its idempotency key, is refused with 400 `DUPLICATED_ORDER_ID`.
 //!
 //! Each request's work runs in a task of its own, so a client that gives up never cancels a
@@ -188,6 +189,10 @@ impl SandboxPspHandle {
 struct Reply {
     status: StatusCode,
     body: String,
+    /// The stored answer to an earlier request with the same idempotency key. A lost reply is
+    /// a fault of the exchange that executed the request; a later exchange that only replays
+    /// its answer gets through, as a retry does at a real PSP.
+    replayed: bool,
 }
 
 impl Reply {
@@ -195,6 +200,7 @@ impl Reply {
         Reply {
             status,
             body: serde_json::to_string(value).expect("wire types serialise"),
+            replayed: false,
         }
     }
 
@@ -379,7 +385,7 @@ async fn detached(
         Ok(reply) => reply,
         Err(_) => Reply::internal(),
     };
-    if behaviour == Behaviour::LostReply {
+    if behaviour == Behaviour::LostReply && !reply.replayed {
         tokio::time::sleep(sandbox.hold).await;
     }
     reply
@@ -521,6 +527,7 @@ async fn replay(
             Reply {
                 status: StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
                 body: stored.body,
+                replayed: true,
             }
         } else {
             Reply::error(
