@@ -746,6 +746,9 @@ async fn events_are_listed_newest_first_by_cursor() {
             .await,
         );
         clock.advance_micros(SECOND_US);
+        // Event ids are ULIDs of the wall clock, ordered by their millisecond: events recorded
+        // within one millisecond have no order between them.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let path = format!("/v1/merchants/{shop}/webhook-events");
     let (status, first) = app.get(&format!("{path}?limit=2")).await;
