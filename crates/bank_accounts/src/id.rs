@@ -1,54 +1,12 @@
 //! Typed ids: a type prefix and a ULID, so that ids sort by creation time and a linked
 //! account's id can never be mistaken for a deposit's.
 
-use std::fmt;
-
-use ulid::Ulid;
-
-/// Declares an id newtype whose only valid form is `prefix` + a canonical (upper-case) ULID.
-macro_rules! ulid_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The type prefix every id of this kind starts with.
-            pub const PREFIX: &'static str = $prefix;
-
-            /// A new id for the current instant.
-            pub fn generate() -> $name {
-                $name(format!("{}{}", $prefix, Ulid::new()))
-            }
-
-            /// Accepts only the canonical form: the prefix and 26 upper-case Crockford base32
-            /// characters. Anything else cannot name a stored row, so it is refused early.
-            pub fn parse(value: &str) -> Option<$name> {
-                let ulid = value.strip_prefix($prefix)?;
-                let canonical = Ulid::from_string(ulid).ok()?.to_string();
-                (canonical == ulid).then(|| $name(value.to_owned()))
-            }
-
-            /// The id as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-ulid_id!(
+ids::ulid_id!(
     /// A linked bank account's id, `ba_` + ULID.
     BankAccountId,
     "ba_"
 );
-ulid_id!(
+ids::ulid_id!(
     /// A 1-won micro-deposit's id, `bad_` + ULID. The ledger transaction that books it is
     /// `<id>.deposit`.
     DepositId,

@@ -37,7 +37,7 @@ fn stored_member(row: MemberRow) -> Result<StoredMember, MemberError> {
         .ok_or_else(|| MemberError::Internal(format!("member {id} has unknown status")))?;
     Ok(StoredMember {
         member: Member {
-            id: MemberId::from_db(id),
+            id: MemberId::from_stored(id),
             email: Email::from_db(email),
             phone: Phone::from_db(phone),
             name: MemberName::from_db(name),
@@ -242,8 +242,8 @@ pub(crate) async fn live_session(
     .fetch_optional(db.pool())
     .await?;
     Ok(row.map(|(id, member_id, created_at, expires_at)| Session {
-        id: SessionId::from_db(id),
-        member_id: MemberId::from_db(member_id),
+        id: SessionId::from_stored(id),
+        member_id: MemberId::from_stored(member_id),
         created_at,
         expires_at,
     }))

@@ -1,55 +1,15 @@
 //! The payments vocabulary: ids, the states of payments and payment orders, and the rule that
 //! spreads a checkout's funding over its orders, each with its tests.
 
-use std::fmt;
-
 use crate::PaymentError;
 
-/// Declares an id of ours: a prefix and a ULID, accepted back only in canonical form.
-macro_rules! ulid_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            pub const PREFIX: &'static str = $prefix;
-
-            pub fn generate() -> $name {
-                $name(format!("{}{}", Self::PREFIX, ulid::Ulid::new()))
-            }
-
-            /// Accepts only the prefix and 26 upper-case Crockford base32 characters.
-            pub fn parse(value: &str) -> Option<$name> {
-                let ulid = value.strip_prefix(Self::PREFIX)?;
-                let canonical = ulid::Ulid::from_string(ulid).ok()?.to_string();
-                (canonical == ulid).then(|| $name(value.to_owned()))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            pub(crate) fn from_db(value: String) -> $name {
-                $name(value)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-ulid_id!(
+ids::ulid_id!(
     /// A payment (one checkout): `pay_` and a ULID.
     PaymentId,
     "pay_"
 );
 
-ulid_id!(
+ids::ulid_id!(
     /// A payment order (one seller's part of a payment): `po_` and a ULID. It is also the id
     /// of the ledger transaction that books the order to the seller.
     PaymentOrderKey,
@@ -73,7 +33,7 @@ impl PaymentOrderKey {
     }
 }
 
-ulid_id!(
+ids::ulid_id!(
     /// A refund of a payment order: `rfd_` and a ULID. It is also the PSP cancellation's
     /// idempotency key.
     RefundId,

@@ -297,10 +297,10 @@ fn refund_from_row(row: &AnyRow) -> Result<Refund, PaymentError> {
     let status: String = row.try_get("status")?;
     let card_state: String = row.try_get("card_state")?;
     Ok(Refund {
-        id: RefundId::from_db(row.try_get("id")?),
+        id: RefundId::from_stored(row.try_get("id")?),
         money_tx_id: MoneyTxId::parse(&money_tx_id)
             .ok_or_else(|| stored("money transaction", &money_tx_id))?,
-        order_id: PaymentOrderKey::from_db(order_id),
+        order_id: PaymentOrderKey::from_stored(order_id),
         request_scope: row.try_get("request_scope")?,
         request_key: row.try_get("request_key")?,
         amount: row.try_get("amount")?,

@@ -368,7 +368,7 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment, PaymentError> {
     let items: String = row.try_get("items")?;
     let status: String = row.try_get("status")?;
     Ok(Payment {
-        id: PaymentId::from_db(row.try_get("id")?),
+        id: PaymentId::from_stored(row.try_get("id")?),
         checkout_id: row.try_get("checkout_id")?,
         buyer: MemberId::parse(&buyer)
             .ok_or_else(|| PaymentError::Internal(format!("stored member id {buyer:?}")))?,
@@ -396,9 +396,9 @@ fn order_from_row(row: &AnyRow) -> Result<Order, PaymentError> {
     let card_state: String = row.try_get("card_state")?;
     let escrow_state: Option<String> = row.try_get("escrow_state")?;
     Ok(Order {
-        id: PaymentOrderKey::from_db(row.try_get("id")?),
+        id: PaymentOrderKey::from_stored(row.try_get("id")?),
         payment_order_id: row.try_get("payment_order_id")?,
-        payment_id: PaymentId::from_db(row.try_get("payment_id")?),
+        payment_id: PaymentId::from_stored(row.try_get("payment_id")?),
         seq: row.try_get("seq")?,
         seller: row.try_get("seller_merchant_id")?,
         currency: currency(row.try_get("currency")?)?,

@@ -1,55 +1,26 @@
 //! The wallet's vocabulary: money transaction numbers, what a movement is, the limits and the
 //! auto top-up rule, each with its tests.
 
-use std::fmt;
-
 use money::{Currency, Money};
 
 use crate::WalletError;
 
-/// A money transaction number (머니 거래번호): `mtx_` followed by a ULID. It is also the id of
-/// the ledger transaction that moves the money, so the two are found by one number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MoneyTxId(String);
+ids::ulid_id!(
+    /// A money transaction number (머니 거래번호): `mtx_` followed by a ULID. It is also the id
+    /// of the ledger transaction that moves the money, so the two are found by one number.
+    MoneyTxId,
+    "mtx_"
+);
 
 impl MoneyTxId {
-    /// The prefix of every money transaction number.
-    pub const PREFIX: &'static str = "mtx_";
-
-    /// A new number for the current instant.
-    pub fn generate() -> MoneyTxId {
-        MoneyTxId(format!("{}{}", Self::PREFIX, ulid::Ulid::new()))
-    }
-
-    /// Accepts only the canonical form, `mtx_` and 26 upper-case Crockford base32 characters.
-    pub fn parse(value: &str) -> Option<MoneyTxId> {
-        let ulid = value.strip_prefix(Self::PREFIX)?;
-        let canonical = ulid::Ulid::from_string(ulid).ok()?.to_string();
-        (canonical == ulid).then(|| MoneyTxId(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The ledger transaction id the movement is posted under.
     pub fn transaction_id(&self) -> ledger::TransactionId {
-        ledger::TransactionId::parse(&self.0).expect("an mtx id is a valid ledger id")
+        ledger::TransactionId::parse(self.as_str()).expect("an mtx id is a valid ledger id")
     }
 
     /// The ledger hold that reserves the money of a bank-backed movement while it is in flight.
     pub fn hold_id(&self) -> ledger::HoldId {
-        ledger::HoldId::parse(&format!("{}.hold", self.0)).expect("a valid ledger id")
-    }
-
-    pub(crate) fn from_db(value: String) -> MoneyTxId {
-        MoneyTxId(value)
-    }
-}
-
-impl fmt::Display for MoneyTxId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        ledger::HoldId::parse(&format!("{}.hold", self.as_str())).expect("a valid ledger id")
     }
 }
 

@@ -355,7 +355,7 @@ fn from_row(row: &AnyRow) -> Result<Operation, WalletError> {
     let counterparty: Option<String> = row.try_get("counterparty_member_id")?;
     let parent: Option<String> = row.try_get("parent_id")?;
     Ok(Operation {
-        id: MoneyTxId::from_db(row.try_get("id")?),
+        id: MoneyTxId::from_stored(row.try_get("id")?),
         member_id: member_id(row.try_get("member_id")?)?,
         kind: OperationKind::from_db(&kind)?,
         amount: Money::from_minor(row.try_get("amount")?, currency),
@@ -365,7 +365,7 @@ fn from_row(row: &AnyRow) -> Result<Operation, WalletError> {
         counterparty_label: row.try_get("counterparty_label")?,
         bank_account_id: row.try_get("bank_account_id")?,
         bank_transfer_id: row.try_get("bank_transfer_id")?,
-        parent_id: parent.map(MoneyTxId::from_db),
+        parent_id: parent.map(MoneyTxId::from_stored),
         usage_day: row.try_get("usage_day")?,
         failure_code: row.try_get("failure_code")?,
         created_at: row.try_get("created_at")?,

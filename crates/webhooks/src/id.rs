@@ -2,10 +2,6 @@
 //! id can never be mistaken for a delivery's; and the check of the merchant ids this crate is
 //! given.
 
-use std::fmt;
-
-use ulid::Ulid;
-
 use crate::error::WebhookError;
 
 /// The prefix of a merchant's id.
@@ -30,60 +26,17 @@ pub fn check_merchant_id(id: &str) -> Result<(), WebhookError> {
     }
 }
 
-/// Declares an id newtype whose only valid form is `prefix` + a canonical (upper-case) ULID.
-macro_rules! ulid_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The type prefix every id of this kind starts with.
-            pub const PREFIX: &'static str = $prefix;
-
-            /// A new id for the current instant.
-            pub fn generate() -> $name {
-                $name(format!("{}{}", $prefix, Ulid::new()))
-            }
-
-            /// Accepts only the canonical form: the prefix and 26 upper-case Crockford base32
-            /// characters. Anything else cannot name a stored row, so it is refused early.
-            pub fn parse(value: &str) -> Option<$name> {
-                let ulid = value.strip_prefix($prefix)?;
-                let canonical = Ulid::from_string(ulid).ok()?.to_string();
-                (canonical == ulid).then(|| $name(value.to_owned()))
-            }
-
-            /// The id as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// An id read back from a row this crate wrote.
-            pub(crate) fn from_stored(value: String) -> $name {
-                $name(value)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-ulid_id!(
+ids::ulid_id!(
     /// An event's id, `evt_` + ULID: the key receivers deduplicate deliveries on.
     EventId,
     "evt_"
 );
-ulid_id!(
+ids::ulid_id!(
     /// A webhook endpoint's id, `we_` + ULID.
     EndpointId,
     "we_"
 );
-ulid_id!(
+ids::ulid_id!(
     /// A delivery's id (one event to one endpoint), `whd_` + ULID.
     DeliveryId,
     "whd_"
