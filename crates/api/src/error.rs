@@ -5,7 +5,7 @@
 //! with the request id and replaced by a generic message, so that nothing about the server's
 //! insides reaches a client.
 
-use ::payments::PaymentError;
+use ::payments::{EscrowError, PaymentError};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -410,6 +410,7 @@ fn payment_status(error: &PaymentError) -> StatusCode {
         | PaymentError::NothingToRefund(_) => StatusCode::UNPROCESSABLE_ENTITY,
         PaymentError::Seller(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         PaymentError::Seller(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        PaymentError::Escrow(error) => escrow_status(error),
         PaymentError::PaymentNotFound(_)
         | PaymentError::OrderNotFound(_)
         | PaymentError::RefundNotFound(_) => StatusCode::NOT_FOUND,
@@ -423,6 +424,20 @@ fn payment_status(error: &PaymentError) -> StatusCode {
         PaymentError::Ledger(error) => ledger_status(error),
         PaymentError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         PaymentError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Maps every escrow refusal to a status, listing each variant for the same reason as
+/// [`ledger_status`].
+fn escrow_status(error: &EscrowError) -> StatusCode {
+    match error {
+        EscrowError::NotFound(_) => StatusCode::NOT_FOUND,
+        EscrowError::NotAllowed { .. } => StatusCode::FORBIDDEN,
+        EscrowError::StateInvalid { .. }
+        | EscrowError::Disputed
+        | EscrowError::RefundInProgress => StatusCode::CONFLICT,
+        EscrowError::CancelWindowClosed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        EscrowError::RefundRefused { .. } => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -218,6 +218,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/payment-orders/{id}/refunds"),
     ("GET", "/v1/payment-orders/{id}/refunds"),
     ("GET", "/v1/refunds/{id}"),
+    ("GET", "/v1/payment-orders/{id}/escrow"),
+    ("POST", "/v1/payment-orders/{id}/escrow/ship"),
+    ("POST", "/v1/payment-orders/{id}/escrow/deliver"),
+    ("POST", "/v1/payment-orders/{id}/escrow/confirm"),
+    ("POST", "/v1/payment-orders/{id}/escrow/dispute"),
+    ("POST", "/v1/payment-orders/{id}/escrow/resolve"),
+    ("POST", "/v1/payment-orders/{id}/escrow/cancel"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -442,8 +442,6 @@ impl WriterCore {
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect();
-                let stored_hashes =
-                    store::stored_hashes(&mut tx, backend, &transaction_ids).await?;
                 let hold_ids: Vec<HoldId> = commands
                     .iter()
                     .filter_map(Command::hold_id)
@@ -453,6 +451,13 @@ impl WriterCore {
                     .collect();
                 let holds = store::holds_for_update(&mut tx, backend, &hold_ids).await?;
                 let accounts = lock_accounts(&mut tx, backend, commands, holds.values()).await?;
+                // Stored ids are read after the locks: a command sent again while its first
+                // sending is still committing (a pipelined batch, another replica) touches the
+                // same accounts, so once they are locked here the first has committed and is
+                // found, and the command is answered as a replay instead of being applied to
+                // the state the first one left (and refused, say, for insufficient funds).
+                let stored_hashes =
+                    store::stored_hashes(&mut tx, backend, &transaction_ids).await?;
                 let mut batch = Batch::new(accounts, holds, stored_hashes, now);
                 let results: Results = commands.iter().map(|c| batch.apply(c)).collect();
                 let versions = new_versions(&batch);

@@ -221,3 +221,52 @@ async fn run(h: Arc<Harness>, replicas: Arc<Vec<Ledger>>) {
     );
     h.assert_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_sent_again_while_it_commits_is_answered_as_a_replay() {
+    // The same transaction, which empties its guarded account, sent many times at once through
+    // two replicas with batches in flight: a copy that arrives while the first is committing
+    // must be answered with the first (a replay), never applied to the emptied account and
+    // refused for insufficient funds.
+    let h = Arc::new(start(Arc::new(SystemClock)).await);
+    let config = WriterConfig {
+        writers: 2,
+        pipeline_depth: 4,
+        ..WriterConfig::default()
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let db = storage::Db::connect(&h.db.url, 16).await.unwrap();
+        replicas.push(Arc::new(Ledger::start(db, Arc::new(SystemClock), config)));
+    }
+    let hot = h.bank("asset:bank:master", Currency::KRW).await;
+    for round in 0..8 {
+        let wallet = h
+            .wallet(
+                &format!("liability:member:replay{round}:money"),
+                Currency::KRW,
+            )
+            .await;
+        h.fund(&format!("replay-seed{round}"), &hot, &wallet, 5_000)
+            .await;
+        let id = format!("replay-drain{round}");
+        let sends: Vec<_> = (0..16)
+            .map(|n| {
+                let ledger = replicas[n % replicas.len()].clone();
+                let (id, wallet, hot) = (id.clone(), wallet.clone(), hot.clone());
+                tokio::spawn(async move { transfer(&ledger, &id, &wallet, &hot, 5_000).await })
+            })
+            .collect();
+        let mut new = 0;
+        for send in sends {
+            let committed = send.await.unwrap().expect("every copy is answered");
+            new += usize::from(!committed.replayed);
+        }
+        assert_eq!(new, 1, "exactly one copy was applied");
+        assert_eq!(h.posted(&wallet).await, 0);
+    }
+    for replica in replicas.iter() {
+        replica.shutdown().await;
+    }
+    h.assert_invariants().await;
+}

@@ -20,6 +20,8 @@ use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ItemLockArgs, PspArgs, 
 /// How often the payments resumer continues orders a crash or an unknown card outcome left
 /// unfinished.
 const PAYMENT_RESUME_INTERVAL: Duration = Duration::from_secs(5);
+/// How often escrows due to confirm themselves (a week after delivery) are confirmed.
+const ESCROW_DUE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the wallet's resolver finishes movements whose bank outcome was unknown.
 const WALLET_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often pending holds past their expiry are released.
@@ -151,6 +153,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let lock_sweeper = tokio::spawn(sweep_expired_item_locks(state.item_locks()));
     let webhook_worker = tokio::spawn(deliver_webhooks(state.webhooks().clone()));
     let resumer = tokio::spawn(resume_payments(state.payments().clone()));
+    let escrow_timer = tokio::spawn(confirm_due_escrows(state.payments().clone()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -173,6 +176,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     lock_sweeper.abort();
     webhook_worker.abort();
     resumer.abort();
+    escrow_timer.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -587,6 +591,33 @@ async fn resume_payments(payments: payments::Payments) {
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(code = error.code(), %error, "refunds resumer pass failed")
+            }
+        }
+    }
+}
+
+/// Confirms escrows whose automatic confirmation has come and finishes those a crash left
+/// half-ended: one pass a minute, again at once after a full batch. Replicas may all run it:
+/// every step is conditional on the escrow's version, and the release is one ledger
+/// transaction per order.
+async fn confirm_due_escrows(payments: payments::Payments) {
+    let mut interval = tokio::time::interval(ESCROW_DUE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        loop {
+            match payments.escrow_due(payments::ESCROW_DUE_BATCH_MAX).await {
+                Ok(0) => break,
+                Ok(ended) => {
+                    tracing::info!(ended, "escrow timer pass");
+                    if i64::try_from(ended).unwrap_or(i64::MAX) < payments::ESCROW_DUE_BATCH_MAX {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(code = error.code(), %error, "escrow timer pass failed; will retry");
+                    break;
+                }
             }
         }
     }

@@ -4,6 +4,7 @@ use item_lock::ItemLockError;
 use ledger::LedgerError;
 use wallet::WalletError;
 
+use crate::escrow_rules::EscrowError;
 use crate::sellers::SellerError;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,9 @@ pub enum PaymentError {
 
     #[error(transparent)]
     Seller(#[from] SellerError),
+
+    #[error(transparent)]
+    Escrow(#[from] EscrowError),
 
     #[error("member {0} is not active")]
     BuyerNotActive(String),
@@ -102,6 +106,7 @@ impl PaymentError {
             PaymentError::PaymentNotFound(_) => "payment_not_found",
             PaymentError::OrderNotFound(_) => "payment_order_not_found",
             PaymentError::Seller(error) => error.code(),
+            PaymentError::Escrow(error) => error.code(),
             PaymentError::BuyerNotActive(_) => "member_not_active",
             PaymentError::ItemLock(error) => error.code(),
             PaymentError::Webhook(error) => error.code(),

@@ -22,6 +22,9 @@
 
 mod domain;
 mod error;
+mod escrow;
+mod escrow_rules;
+mod escrow_store;
 mod events;
 mod executor;
 mod refund;
@@ -35,6 +38,11 @@ pub use domain::{
     PaymentStatus, RefundId, Split,
 };
 pub use error::PaymentError;
+pub use escrow::{EscrowView, ESCROW_DUE_BATCH_MAX, ESCROW_REFUND_SCOPE};
+pub use escrow_rules::{
+    Escrow, EscrowActor, EscrowClosing, EscrowError, ESCROW_REASON_CHARS_MAX,
+    TRACKING_NUMBER_LEN_MAX,
+};
 pub use refund::{refund_split, refundable, NewRefund, RefundCardState, RefundStatus, RefundView};
 pub use refund_store::Refund;
 pub use sellers::{Seller, SellerAccount, SellerError, Sellers};

@@ -704,9 +704,13 @@ fn take(
 }
 
 /// Where the refund takes the money back from: the seller's escrow account while the order's
-/// money waits there, else its payable account.
+/// money waits there, else its payable account. An escrow claimed for its release counts as
+/// released: the release moves what was not refunded when it was claimed, so a later refund
+/// must take from payable.
 fn seller_account(funds: &OrderFunds) -> SellerAccount {
-    let in_escrow = funds.escrow && funds.escrow_state.is_none_or(|state| state.holds_money());
+    let in_escrow = funds.escrow
+        && !funds.escrow_releasing
+        && funds.escrow_state.is_none_or(|state| state.holds_money());
     if in_escrow {
         SellerAccount::Escrow
     } else {
@@ -875,8 +879,14 @@ mod tests {
             refunded: Split::default(),
             escrow,
             escrow_state,
+            escrow_releasing: false,
         };
         assert_eq!(seller_account(&funds(false, None)), SellerAccount::Payable);
+        let releasing = OrderFunds {
+            escrow_releasing: true,
+            ..funds(true, Some(EscrowState::Delivered))
+        };
+        assert_eq!(seller_account(&releasing), SellerAccount::Payable);
         assert_eq!(
             seller_account(&funds(true, Some(EscrowState::Shipped))),
             SellerAccount::Escrow

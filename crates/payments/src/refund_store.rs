@@ -48,6 +48,10 @@ pub(crate) struct OrderFunds {
     pub refunded: Split,
     pub escrow: bool,
     pub escrow_state: Option<EscrowState>,
+    /// The escrow is claimed for its release (`closing = 'confirm'`): what it holds is the
+    /// seller's payable money from the claim on, whatever its state says until the release
+    /// is booked.
+    pub escrow_releasing: bool,
 }
 
 const REFUND_COLUMNS: &str = "id, money_tx_id, payment_order_id, request_scope, request_key, \
@@ -66,7 +70,9 @@ pub(crate) async fn order_funds(
         "SELECT status, version, points_amount, money_amount, card_amount, points_refunded, \
          money_refunded, card_refunded, escrow, \
          (SELECT e.state FROM escrows e WHERE e.payment_order_id = payment_orders.id) \
-         AS escrow_state \
+         AS escrow_state, \
+         (SELECT e.closing FROM escrows e WHERE e.payment_order_id = payment_orders.id) \
+         AS escrow_closing \
          FROM payment_orders WHERE id = $1{}",
         backend.for_update()
     ))
@@ -78,6 +84,7 @@ pub(crate) async fn order_funds(
     };
     let status: String = row.try_get("status")?;
     let escrow_state: Option<String> = row.try_get("escrow_state")?;
+    let escrow_closing: Option<String> = row.try_get("escrow_closing")?;
     Ok(Some(OrderFunds {
         status: OrderStatus::from_db(&status)?,
         version: row.try_get("version")?,
@@ -96,6 +103,7 @@ pub(crate) async fn order_funds(
             .as_deref()
             .map(EscrowState::from_db)
             .transpose()?,
+        escrow_releasing: escrow_closing.as_deref() == Some("confirm"),
     }))
 }
 

@@ -44,13 +44,16 @@ pub enum EventType {
     EscrowConfirmed,
     /// An escrowed order was cancelled within its window.
     EscrowCancelled,
-    /// The buyer disputed an escrowed order.
+    /// The buyer, the seller or staff disputed an escrowed order: its timers stand still.
     EscrowDisputed,
+    /// Staff resolved an escrowed order's dispute: its timers run again, moved later by the
+    /// time the dispute lasted.
+    EscrowResolved,
 }
 
 impl EventType {
     /// Every type, in the order they are listed to clients.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         EventType::PaymentSucceeded,
         EventType::PaymentFailed,
         EventType::PaymentOrderSucceeded,
@@ -62,6 +65,7 @@ impl EventType {
         EventType::EscrowConfirmed,
         EventType::EscrowCancelled,
         EventType::EscrowDisputed,
+        EventType::EscrowResolved,
     ];
 
     /// The name on the wire and in storage.
@@ -78,6 +82,7 @@ impl EventType {
             EventType::EscrowConfirmed => "escrow.confirmed",
             EventType::EscrowCancelled => "escrow.cancelled",
             EventType::EscrowDisputed => "escrow.disputed",
+            EventType::EscrowResolved => "escrow.resolved",
         }
     }
 

@@ -1,11 +1,13 @@
 //! Checkout payments over HTTP: `POST /v1/payments`, `GET /v1/payments/{id}`,
-//! `GET /v1/payment-orders/{id}`, the buyer's points, and refunds (`refunds.rs`).
+//! `GET /v1/payment-orders/{id}`, the buyer's points, refunds (`refunds.rs`), and an escrow
+//! order's escrow and its steps (`escrow.rs`).
 //!
 //! A member pays for themself; a platform (or admin) key pays on behalf of the `buyer` it
 //! names, as a commerce backend does; merchant keys cannot spend a member's money (403). The
 //! checkout id is the payment's idempotency key, so `Idempotency-Key` is optional here; when
 //! sent, the HTTP layer replays the stored answer as everywhere else.
 
+mod escrow;
 mod handlers;
 mod refunds;
 mod views;
@@ -22,10 +24,17 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::create_payment))
         .routes(routes!(handlers::grant_points))
         .routes(routes!(refunds::create_refund))
+        .routes(routes!(escrow::ship_escrow))
+        .routes(routes!(escrow::deliver_escrow))
+        .routes(routes!(escrow::confirm_escrow))
+        .routes(routes!(escrow::dispute_escrow))
+        .routes(routes!(escrow::resolve_escrow))
+        .routes(routes!(escrow::cancel_escrow))
         .route_layer(from_fn(idempotency::enforce));
     OpenApiRouter::new()
         .routes(routes!(handlers::get_payment))
         .routes(routes!(handlers::get_payment_order))
+        .routes(routes!(escrow::get_escrow))
         .routes(routes!(handlers::get_points))
         .routes(routes!(handlers::get_member_points))
         .routes(routes!(refunds::get_refund))
