@@ -310,6 +310,9 @@ impl Payments {
             let funds = refund_store::order_funds(&mut tx, db.backend(), &order.id)
                 .await?
                 .ok_or_else(|| PaymentError::Internal(format!("order {} vanished", order.id)))?;
+            if refund_store::key_taken(&mut tx, scope, &request.key).await? {
+                return Ok(None);
+            }
             let split = take(&funds, request.amount, &order.id)?;
             let refunded = add(funds.refunded, split).ok_or(PaymentError::AmountOutOfRange)?;
             if !refund_store::reserve(&mut tx, &order.id, &funds, refunded, now).await? {

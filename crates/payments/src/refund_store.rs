@@ -68,12 +68,7 @@ pub(crate) async fn order_funds(
 ) -> Result<Option<OrderFunds>, PaymentError> {
     let row = sqlx::query(&format!(
         "SELECT status, version, points_amount, money_amount, card_amount, points_refunded, \
-         money_refunded, card_refunded, escrow, \
-         (SELECT e.state FROM escrows e WHERE e.payment_order_id = payment_orders.id) \
-         AS escrow_state, \
-         (SELECT e.closing FROM escrows e WHERE e.payment_order_id = payment_orders.id) \
-         AS escrow_closing \
-         FROM payment_orders WHERE id = $1{}",
+         money_refunded, card_refunded, escrow FROM payment_orders WHERE id = $1{}",
         backend.for_update()
     ))
     .bind(order.as_str())
@@ -82,9 +77,21 @@ pub(crate) async fn order_funds(
     let Some(row) = row else {
         return Ok(None);
     };
+    // The escrow is read by a statement of its own, after the order's row lock is held: a
+    // sub-select of the locking statement would see the escrow as it was before that
+    // statement waited for the lock (PostgreSQL re-reads only the locked row), and miss a
+    // release claimed meanwhile. A release claim updates the order row in its transaction, so
+    // once this lock is held such a claim has committed and this read sees it (READ COMMITTED:
+    // each statement reads anew).
+    let escrow = sqlx::query("SELECT state, closing FROM escrows WHERE payment_order_id = $1")
+        .bind(order.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (escrow_state, escrow_closing): (Option<String>, Option<String>) = match escrow {
+        Some(escrow) => (Some(escrow.try_get("state")?), escrow.try_get("closing")?),
+        None => (None, None),
+    };
     let status: String = row.try_get("status")?;
-    let escrow_state: Option<String> = row.try_get("escrow_state")?;
-    let escrow_closing: Option<String> = row.try_get("escrow_closing")?;
     Ok(Some(OrderFunds {
         status: OrderStatus::from_db(&status)?,
         version: row.try_get("version")?,
@@ -105,6 +112,22 @@ pub(crate) async fn order_funds(
             .transpose()?,
         escrow_releasing: escrow_closing.as_deref() == Some("confirm"),
     }))
+}
+
+/// Whether a scope's key already names a refund, read inside the reservation's transaction
+/// (after the order's lock): a concurrent request with the same key that reserved first is
+/// found here, before this one would find nothing left to refund.
+pub(crate) async fn key_taken(
+    tx: &mut Transaction<'static, Any>,
+    scope: &str,
+    key: &str,
+) -> Result<bool, PaymentError> {
+    let row = sqlx::query("SELECT 1 FROM refunds WHERE request_scope = $1 AND request_key = $2")
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Writes an order's new refunded parts if it is still paid, at the version `funds` was read
