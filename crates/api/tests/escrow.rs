@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    assert_error, linked_member, post_money, send, spawn_app_with_manual_clock, Linked, TestApp,
-    MANUAL_START_MICROS, MEMBER_PASSWORD, PSP_HOLD,
+    assert_books_hold, assert_error, linked_member, post_money, posted, send,
+    spawn_app_with_manual_clock, Linked, TestApp, MANUAL_START_MICROS, MEMBER_PASSWORD, PSP_HOLD,
 };
-use ledger::{AccountCode, ManualClock};
+use ledger::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -204,29 +204,11 @@ impl Market {
     }
 }
 
-/// The posted balance of a ledger account by code, zero when it was never opened.
-async fn posted(app: &TestApp, code: &str) -> i64 {
-    match app
-        .ledger
-        .account_by_code(&AccountCode::parse(code).unwrap())
-        .await
-    {
-        Ok(account) => account.balance().unwrap().posted.minor(),
-        Err(ledger::LedgerError::AccountNotFound(_)) => 0,
-        Err(error) => panic!("{error}"),
-    }
-}
-
 /// Microseconds of an RFC 3339 time in a response.
 fn micros(value: &Value) -> i64 {
     let text = value.as_str().unwrap_or_else(|| panic!("a time: {value}"));
     let instant = OffsetDateTime::parse(text, &Rfc3339).unwrap();
     i64::try_from(instant.unix_timestamp_nanos() / 1000).unwrap()
-}
-
-async fn assert_books_hold(app: &TestApp) {
-    let report = ledger::check(app.ledger.db()).await.expect("check");
-    assert!(report.is_ok(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

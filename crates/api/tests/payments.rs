@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use api::ApiConfig;
 use common::{
-    assert_error, linked_member, send, spawn_app, spawn_app_with, Linked, TestApp, PSP_HOLD,
+    assert_books_hold, assert_error, charge, escrow, grant_points, linked_member, payable, posted,
+    postings, psp_lookup, send, spawn_app, spawn_app_with, Linked, TestApp, PSP_HOLD,
 };
-use ledger::AccountCode;
 use payments::PaymentsConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -36,42 +36,6 @@ fn checkout(checkout_id: &str, orders: &[(&str, i64, &str, bool)], funding: Valu
     json!({"checkout_id": checkout_id, "payment_orders": orders, "funding": funding})
 }
 
-/// Grants `amount` points to a member with the admin key.
-async fn grant_points(app: &TestApp, member: &str, amount: i64) {
-    let (status, body) = send(
-        app.admin(Method::POST, &format!("/v1/members/{member}/points"))
-            .header("Idempotency-Key", ulid::Ulid::new().to_string())
-            .json(&json!({"amount": amount.to_string()})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-/// Charges a member's wallet from their linked account.
-async fn charge(app: &TestApp, linked: &Linked, amount: i64) {
-    let (status, body) = common::post_money(
-        app,
-        &linked.member.token,
-        "/v1/wallets/KRW/charges",
-        &json!({"amount": amount.to_string()}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-/// The posted balance of a ledger account by code, zero when it was never opened.
-async fn posted(app: &TestApp, code: &str) -> i64 {
-    match app
-        .ledger
-        .account_by_code(&AccountCode::parse(code).unwrap())
-        .await
-    {
-        Ok(account) => account.balance().unwrap().posted.minor(),
-        Err(ledger::LedgerError::AccountNotFound(_)) => 0,
-        Err(error) => panic!("{error}"),
-    }
-}
-
 async fn wallet_available(app: &TestApp, linked: &Linked) -> i64 {
     let (status, body) =
         send(app.bearer(&linked.member.token, Method::GET, "/v1/wallets/KRW")).await;
@@ -85,52 +49,12 @@ async fn points_available(app: &TestApp, linked: &Linked) -> i64 {
     body["available"].as_str().unwrap().parse().unwrap()
 }
 
-fn payable(merchant: &str) -> String {
-    format!("liability:merchant:{merchant}:payable:KRW")
-}
-
-fn escrow(merchant: &str) -> String {
-    format!("liability:merchant:{merchant}:escrow:KRW")
-}
-
-/// The signed postings of an order's booking transaction, by account code.
-async fn booking(app: &TestApp, order_id: &str) -> Vec<(String, i64)> {
-    let tx = app.ledger.transaction(order_id).await.expect("the booking");
-    let mut legs = Vec::new();
-    for posting in tx.postings {
-        let account = app
-            .ledger
-            .account(posting.account_id.as_str())
-            .await
-            .unwrap();
-        legs.push((account.code.as_str().to_owned(), posting.signed_minor()));
-    }
-    legs.sort();
-    legs
-}
-
 /// How many approvals the sandbox PSP holds for an order id.
 async fn psp_approvals(app: &TestApp, order_id: &str) -> usize {
-    let processor = psp::TossPayments::new(psp::TossConfig::new(
-        app.psp.base_url(),
-        psp::SecretKey::new("test_sk_check"),
-    ))
-    .unwrap();
-    use psp::CardProcessor;
-    match processor
-        .payment_by_order(&psp::PspOrderId::parse(order_id).unwrap())
-        .await
-        .unwrap()
-    {
+    match psp_lookup(app, order_id).await {
         psp::PaymentLookup::Found(record) => usize::from(record.approval().is_some()),
         psp::PaymentLookup::NotFound => 0,
     }
-}
-
-/// The ledger's invariants hold, and no payment left money in clearing.
-async fn assert_books_hold(app: &TestApp) {
-    let report = ledger::check(app.ledger.db()).await.expect("check");
-    assert!(report.is_ok(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -180,7 +104,7 @@ async fn a_multi_seller_checkout_with_mixed_funding_books_every_order_to_its_sel
     // Each order is one ledger transaction under its id, crediting its seller in full.
     let first = orders[0]["id"].as_str().unwrap();
     assert_eq!(
-        booking(&app, first).await,
+        postings(&app, first).await,
         vec![
             (payable(&shop), -12_000),
             ("liability:payments:clearing:KRW".to_owned(), 12_000),
@@ -188,7 +112,7 @@ async fn a_multi_seller_checkout_with_mixed_funding_books_every_order_to_its_sel
     );
     let second = orders[1]["id"].as_str().unwrap();
     assert_eq!(
-        booking(&app, second).await,
+        postings(&app, second).await,
         vec![
             ("asset:psp:receivable:KRW".to_owned(), 8_000),
             (escrow(&market), -8_000),

@@ -8,8 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_error, linked_member, send, spawn_app, Linked, TestApp};
-use ledger::AccountCode;
+use common::{
+    assert_books_hold, assert_error, charge, escrow, grant_points, linked_member, payable, posted,
+    postings, psp_lookup, send, spawn_app, Linked, TestApp,
+};
 use payments::{NewRefund, PaymentError, RefundStatus};
 use psp::CardProcessor;
 use reqwest::{Method, StatusCode};
@@ -67,48 +69,6 @@ async fn refund(
     .await
 }
 
-async fn grant_points(app: &TestApp, member: &str, amount: i64) {
-    let (status, body) = send(
-        app.admin(Method::POST, &format!("/v1/members/{member}/points"))
-            .header("Idempotency-Key", ulid::Ulid::new().to_string())
-            .json(&json!({"amount": amount.to_string()})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-async fn charge(app: &TestApp, linked: &Linked, amount: i64) {
-    let (status, body) = common::post_money(
-        app,
-        &linked.member.token,
-        "/v1/wallets/KRW/charges",
-        &json!({"amount": amount.to_string()}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-/// The posted balance of a ledger account by code, zero when it was never opened.
-async fn posted(app: &TestApp, code: &str) -> i64 {
-    match app
-        .ledger
-        .account_by_code(&AccountCode::parse(code).unwrap())
-        .await
-    {
-        Ok(account) => account.balance().unwrap().posted.minor(),
-        Err(ledger::LedgerError::AccountNotFound(_)) => 0,
-        Err(error) => panic!("{error}"),
-    }
-}
-
-fn payable(merchant: &str) -> String {
-    format!("liability:merchant:{merchant}:payable:KRW")
-}
-
-fn escrow(merchant: &str) -> String {
-    format!("liability:merchant:{merchant}:escrow:KRW")
-}
-
 fn wallet(member: &str) -> String {
     format!("liability:member:{member}:money:KRW")
 }
@@ -117,34 +77,9 @@ fn points(member: &str) -> String {
     format!("liability:member:{member}:points:KRW")
 }
 
-/// The signed postings (debits positive) of a ledger transaction, by account code.
-async fn postings(app: &TestApp, id: &str) -> Vec<(String, i64)> {
-    let tx = app.ledger.transaction(id).await.expect("the transaction");
-    let mut legs = Vec::new();
-    for posting in tx.postings {
-        let account = app
-            .ledger
-            .account(posting.account_id.as_str())
-            .await
-            .unwrap();
-        legs.push((account.code.as_str().to_owned(), posting.signed_minor()));
-    }
-    legs.sort();
-    legs
-}
-
 /// The payment the sandbox PSP holds for an order id, with its cancellations.
 async fn psp_record(app: &TestApp, order_id: &str) -> psp::PaymentRecord {
-    let processor = psp::TossPayments::new(psp::TossConfig::new(
-        app.psp.base_url(),
-        psp::SecretKey::new("test_sk_check"),
-    ))
-    .unwrap();
-    match processor
-        .payment_by_order(&psp::PspOrderId::parse(order_id).unwrap())
-        .await
-        .unwrap()
-    {
+    match psp_lookup(app, order_id).await {
         psp::PaymentLookup::Found(record) => record,
         psp::PaymentLookup::NotFound => panic!("the PSP has no payment for {order_id}"),
     }
@@ -171,11 +106,6 @@ fn parts(refund: &Value) -> (i64, i64, i64) {
         won(&parts["money"]),
         won(&parts["card"]),
     )
-}
-
-async fn assert_books_hold(app: &TestApp) {
-    let report = ledger::check(app.ledger.db()).await.expect("check");
-    assert!(report.is_ok(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

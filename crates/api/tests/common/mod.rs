@@ -526,3 +526,85 @@ pub async fn post_money(
     )
     .await
 }
+
+/// Grants `amount` points to a member with the admin key.
+pub async fn grant_points(app: &TestApp, member: &str, amount: i64) {
+    let (status, body) = send(
+        app.admin(Method::POST, &format!("/v1/members/{member}/points"))
+            .header("Idempotency-Key", ulid::Ulid::new().to_string())
+            .json(&json!({"amount": amount.to_string()})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Charges a member's wallet from their linked account.
+pub async fn charge(app: &TestApp, linked: &Linked, amount: i64) {
+    let (status, body) = post_money(
+        app,
+        &linked.member.token,
+        "/v1/wallets/KRW/charges",
+        &json!({"amount": amount.to_string()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// The posted balance of a ledger account by code, zero when it was never opened.
+pub async fn posted(app: &TestApp, code: &str) -> i64 {
+    match app
+        .ledger
+        .account_by_code(&ledger::AccountCode::parse(code).unwrap())
+        .await
+    {
+        Ok(account) => account.balance().unwrap().posted.minor(),
+        Err(ledger::LedgerError::AccountNotFound(_)) => 0,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// A merchant's payable account code.
+pub fn payable(merchant: &str) -> String {
+    format!("liability:merchant:{merchant}:payable:KRW")
+}
+
+/// A merchant's escrow account code.
+pub fn escrow(merchant: &str) -> String {
+    format!("liability:merchant:{merchant}:escrow:KRW")
+}
+
+/// The signed postings (debits positive) of a ledger transaction, by account code, sorted.
+pub async fn postings(app: &TestApp, id: &str) -> Vec<(String, i64)> {
+    let tx = app.ledger.transaction(id).await.expect("the transaction");
+    let mut legs = Vec::new();
+    for posting in tx.postings {
+        let account = app
+            .ledger
+            .account(posting.account_id.as_str())
+            .await
+            .unwrap();
+        legs.push((account.code.as_str().to_owned(), posting.signed_minor()));
+    }
+    legs.sort();
+    legs
+}
+
+/// What the sandbox PSP holds for an order id.
+pub async fn psp_lookup(app: &TestApp, order_id: &str) -> psp::PaymentLookup {
+    use psp::CardProcessor;
+    let processor = psp::TossPayments::new(psp::TossConfig::new(
+        app.psp.base_url(),
+        psp::SecretKey::new("test_sk_check"),
+    ))
+    .unwrap();
+    processor
+        .payment_by_order(&psp::PspOrderId::parse(order_id).unwrap())
+        .await
+        .unwrap()
+}
+
+/// The ledger's invariants hold.
+pub async fn assert_books_hold(app: &TestApp) {
+    let report = ledger::check(app.ledger.db()).await.expect("check");
+    assert!(report.is_ok(), "{report}");
+}
