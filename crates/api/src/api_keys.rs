@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use crate::auth::{digest, generate_secret, AdminCaller, Role, Secret};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::idempotency::no_store;
 use crate::pagination::{page_limit, trim_page};
 use crate::time::format_micros;
 use crate::AppState;
@@ -181,11 +182,7 @@ pub(crate) async fn create_key(
         created_at: format_micros(now),
         secret: secret.expose().to_owned(),
     };
-    Ok((
-        StatusCode::CREATED,
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(created),
-    ))
+    Ok((StatusCode::CREATED, [no_store()], Json(created)))
 }
 
 /// Lists keys in creation order, without secrets.

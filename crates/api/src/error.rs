@@ -564,6 +564,12 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
             }
+            // A refusal that lasts only until a refund ends is not kept for replay: the same
+            // request again, once the refund has ended, runs.
+            ApiError::Payment(PaymentError::Escrow(EscrowError::RefundInProgress)) => {
+                let (name, value) = crate::idempotency::no_store();
+                response.headers_mut().insert(name, value);
+            }
             _ => {}
         }
         response.extensions_mut().insert(FinalBody);

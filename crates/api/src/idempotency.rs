@@ -376,6 +376,13 @@ async fn finish(state: &AppState, context: &IdempotencyContext, response: Respon
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The header that keeps a response out of caches and out of the key table: one that shows a
+/// secret or an account number in full, or an answer that holds only until something ends (a
+/// refund still pending).
+pub(crate) fn no_store() -> (HeaderName, HeaderValue) {
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
 /// A response marked `Cache-Control: no-store` (one that shows an account number in full, or a
 /// refund still pending) is never written to the key table: its claim is released instead, so a
 /// retry runs afresh and meets the resource's own uniqueness rules (a second link of the same

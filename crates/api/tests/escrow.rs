@@ -3,8 +3,9 @@
 //! week after delivery), disputes that stop the timers and move them by the time they lasted,
 //! cancellation within 72 hours refunding the buyer, steps out of order, who may take which
 //! step, the events each step records, refunds against an escrow (a partial refund kept out of
-//! the release, a pending one holding it back), confirmations racing cancellations, and a
-//! confirmation cut short finished by the due pass.
+//! the release, a pending one holding it back), a cancellation beside a pending refund that
+//! waits for it and then refunds what the PSP refused, confirmations racing cancellations, and
+//! a confirmation cut short finished by the due pass.
 
 mod common;
 
@@ -724,6 +725,106 @@ async fn a_refund_in_progress_holds_the_release_back_and_refunds_are_kept_out_of
     assert_eq!(status, StatusCode::CREATED, "{refund}");
     assert_eq!(posted(&m.app, &m.escrow_account()).await, 0);
     assert_eq!(posted(&m.app, &m.payable_account()).await, 5_000);
+    assert_books_hold(&m.app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancellation_beside_a_pending_refund_waits_for_it_and_refunds_what_it_gives_back() {
+    let mut m = market(9).await;
+    let card = json!({"card": {"billing_key": "bk_test_ok_escrow9", "amount": "10000"}});
+    let order = m.pay_with("order-escrow-beside", 10_000, true, card).await;
+
+    // Staff refund 3,000 while the PSP is down: the refund is reserved and waits.
+    m.app.stop_psp().await;
+    let refunds = format!("/v1/payment-orders/{order}/refunds");
+    let (status, staff_refund) = send(
+        m.app
+            .admin(Method::POST, &refunds)
+            .header("Idempotency-Key", "beside-1")
+            .json(&json!({"amount": "3000", "reason": "test:refuse the PSP says no"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{staff_refund}");
+    m.app.start_psp(psp::sandbox::IDEMPOTENCY_TTL_DEFAULT).await;
+
+    // The buyer cancels: the 7,000 left comes back at once, but the escrow stays claimed while
+    // the staff refund may still give its 3,000 back to the order. The answer is not kept for
+    // replay.
+    let buyer = m.buyer().to_owned();
+    let (status, cancelling) = m
+        .step(
+            &buyer,
+            &order,
+            "cancel",
+            json!({"reason": "changed my mind"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{cancelling}");
+    assert_eq!(cancelling["closing"], "cancel");
+    assert_eq!(
+        cancelling["refunded"], "10000",
+        "7,000 refunded, 3,000 reserved"
+    );
+    assert_eq!(posted(&m.app, &m.escrow_account()).await, 3_000);
+    m.advance(HOUR_US).await;
+    assert_eq!(m.due().await, 0, "the staff refund is still pending");
+    assert_eq!(m.read(&order).await["closing"], "cancel");
+
+    // The PSP refuses the staff refund when it is sent again (it never cancelled it): its
+    // 3,000 goes back to the order, and the due pass refunds it under the escrow's next key.
+    let pass = m
+        .app
+        .payments
+        .resume_refunds(Duration::ZERO, 100)
+        .await
+        .unwrap();
+    assert_eq!(pass.finished, 1);
+    let id = staff_refund["id"].as_str().unwrap();
+    let (_, failed) = m.app.get(&format!("/v1/refunds/{id}")).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["failure_code"], "not_cancelable");
+    m.advance(HOUR_US).await;
+    assert_eq!(m.due().await, 1);
+    let cancelled = m.read(&order).await;
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["closing"], Value::Null);
+    assert_eq!(cancelled["refunded"], "10000");
+    assert_eq!(posted(&m.app, &m.escrow_account()).await, 0);
+
+    let (_, list) = m.app.get(&refunds).await;
+    let list: Vec<(String, String, String)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["amount"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let row = |amount: &str, status: &str, reason: &str| {
+        (amount.to_owned(), status.to_owned(), reason.to_owned())
+    };
+    assert_eq!(
+        list,
+        vec![
+            row("3000", "failed", "test:refuse the PSP says no"),
+            row("7000", "succeeded", "changed my mind"),
+            row("3000", "succeeded", "changed my mind"),
+        ]
+    );
+    let record = match common::psp_lookup(&m.app, "order-escrow-beside").await {
+        psp::PaymentLookup::Found(record) => record,
+        psp::PaymentLookup::NotFound => panic!("the PSP has no payment"),
+    };
+    assert_eq!(record.balance_amount, 0, "{record:?}");
+    assert_eq!(record.cancels.len(), 2, "{record:?}");
+    let events = m.events().await;
+    let (kind, _, data) = events.last().unwrap();
+    assert_eq!(kind, "escrow.cancelled");
+    assert_eq!(data["refunded"], "10000");
     assert_books_hold(&m.app).await;
 }
 

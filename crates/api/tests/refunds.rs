@@ -1,8 +1,10 @@
 //! Refunds over HTTP, black-box, against the in-process sandbox bank and sandbox PSP: partial
 //! and full refunds of a mixed-funding order coming back points first, then money, then card,
 //! with the ledger's balances; refusals that move nothing; concurrent refunds of one order;
-//! a card cancellation whose reply was lost, finished by the resumer once; a PSP refusal that
-//! gives the reservation back; refund keys; who may refund and read; escrow orders.
+//! a card cancellation whose reply was lost, finished by the resumer once; one sent while the
+//! PSP was down, kept pending and sent when it is back; a repeat the PSP no longer remembers,
+//! decided by asking it what it cancelled; a PSP refusal that gives the reservation back;
+//! refund keys; who may refund and read; escrow orders.
 
 mod common;
 
@@ -47,6 +49,33 @@ async fn paid_order(
     let order = payment["payment_orders"][0].clone();
     assert_eq!(order["status"], "SUCCESS", "{payment}");
     order
+}
+
+/// A new shop and a 10,000 won order paid by card by buyer `n`: (the shop, the order's `po_` id).
+async fn card_order(app: &TestApp, n: u32, order_id: &str) -> (String, String) {
+    let (shop, _) = app.merchant("Shop").await;
+    let buyer = linked_member(app, n, 100_000).await;
+    let card = json!({"card": {"billing_key": format!("bk_test_ok_{n}"), "amount": "10000"}});
+    let order = paid_order(app, &buyer, &shop, order_id, 10_000, false, card).await;
+    (shop, order["id"].as_str().unwrap().to_owned())
+}
+
+/// One pass of the refunds resumer over every pending refund: (examined, finished).
+async fn resume(app: &TestApp) -> (usize, usize) {
+    let pass = app
+        .payments
+        .resume_refunds(Duration::ZERO, 100)
+        .await
+        .unwrap();
+    (pass.examined, pass.finished)
+}
+
+/// A refund as `GET /v1/refunds/{id}` shows it now.
+async fn read_refund(app: &TestApp, refund: &Value) -> Value {
+    let id = refund["id"].as_str().unwrap();
+    let (status, body) = app.get(&format!("/v1/refunds/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 /// Asks for a refund of `order` as `token` under `key`.
@@ -413,15 +442,8 @@ async fn a_card_cancellation_whose_reply_was_lost_is_finished_by_the_resumer_onc
     assert_eq!(posted(&app, &payable(&shop)).await, 12_000);
 
     // The resumer sends the same cancellation again, gets the first one's answer, and books.
-    let pass = app
-        .payments
-        .resume_refunds(Duration::ZERO, 100)
-        .await
-        .unwrap();
-    assert_eq!((pass.examined, pass.finished), (1, 1));
-    let id = pending["id"].as_str().unwrap();
-    let (status, done) = app.get(&format!("/v1/refunds/{id}")).await;
-    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(resume(&app).await, (1, 1));
+    let done = read_refund(&app, &pending).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["card_state"], "cancelled");
     let record = psp_record(&app, "order-lost-1").await;
@@ -436,18 +458,83 @@ async fn a_card_cancellation_whose_reply_was_lost_is_finished_by_the_resumer_onc
 
     // Resuming again finds nothing; the same request again answers the same refund, ended
     // (a pending answer is never replayed), and moves nothing more.
-    let pass = app
-        .payments
-        .resume_refunds(Duration::ZERO, 100)
-        .await
-        .unwrap();
-    assert_eq!(pass.examined, 0);
+    assert_eq!(resume(&app).await, (0, 0));
     let (status, again) = refund(&app, &app.admin_key, po, "rf-lost-1", body).await;
     assert_eq!(status, StatusCode::CREATED, "{again}");
     assert_eq!(again["id"], pending["id"]);
     assert_eq!(again["status"], "succeeded");
     assert_eq!(psp_record(&app, "order-lost-1").await.cancels.len(), 1);
     assert_eq!(posted(&app, &payable(&shop)).await, 7_000);
+    assert_books_hold(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refund_sent_while_the_psp_is_down_stays_pending_and_is_sent_when_it_is_back() {
+    let mut app = spawn_app().await;
+    let (shop, po) = card_order(&app, 11, "order-outage-1").await;
+    let po = po.as_str();
+
+    // Nothing listens where the PSP was: the cancellation never arrived, so the refund is
+    // neither failed nor booked, only reserved.
+    app.stop_psp().await;
+    let body = json!({"amount": "4000", "reason": "wrong size"});
+    let (status, pending) = refund(&app, &app.admin_key, po, "rf-outage-1", body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(pending["card_state"], "requested");
+    assert_eq!(refunded(&pending["order"]), (0, 0, 4_000), "reserved");
+    assert_eq!(resume(&app).await, (1, 0), "still down");
+    let (_, again) = refund(&app, &app.admin_key, po, "rf-outage-1", body).await;
+    assert_eq!(again["status"], "pending", "{again}");
+
+    // The PSP is back: the resumer sends the same cancellation once, and the refund is booked.
+    app.start_psp(psp::sandbox::IDEMPOTENCY_TTL_DEFAULT).await;
+    assert_eq!(resume(&app).await, (1, 1));
+    let done = read_refund(&app, &pending).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let record = psp_record(&app, "order-outage-1").await;
+    assert_eq!(record.cancels.len(), 1, "{record:?}");
+    assert_eq!(record.balance_amount, 6_000);
+    assert_eq!(posted(&app, &payable(&shop)).await, 6_000);
+    assert_eq!(posted(&app, RECEIVABLE).await, 6_000);
+    assert_books_hold(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repeat_the_psp_no_longer_remembers_is_decided_by_asking_what_it_cancelled() {
+    let mut app = spawn_app().await;
+    let (shop, po) = card_order(&app, 12, "order-forgot-1").await;
+    let po = po.as_str();
+    // The PSP cancels everything but the reply is lost.
+    let (status, pending) = refund(
+        &app,
+        &app.admin_key,
+        po,
+        "rf-forgot-1",
+        json!({"reason": "test:lost_reply all of it"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+    assert_eq!(pending["card_state"], "requested");
+
+    // The PSP comes back having forgotten every idempotency key (as Toss does after 15 days):
+    // the cancellation sent again is refused as already cancelled. Asking the PSP what it
+    // cancelled shows that the first send went through, so the refund succeeds, once.
+    app.stop_psp().await;
+    app.start_psp(Duration::ZERO).await;
+    assert_eq!(resume(&app).await, (1, 1));
+    let done = read_refund(&app, &pending).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["card_state"], "cancelled");
+    let record = psp_record(&app, "order-forgot-1").await;
+    assert_eq!(
+        record.cancels.len(),
+        1,
+        "one cancellation at the PSP: {record:?}"
+    );
+    assert_eq!(record.balance_amount, 0);
+    assert_eq!(posted(&app, &payable(&shop)).await, 0);
+    assert_eq!(posted(&app, RECEIVABLE).await, 0);
     assert_books_hold(&app).await;
 }
 
@@ -469,7 +556,7 @@ async fn a_refusal_at_the_psp_fails_the_refund_and_gives_the_reservation_back() 
     let po = order["id"].as_str().unwrap();
     // Someone cancels the whole charge at the PSP directly; the PSP then refuses ours.
     let processor = psp::TossPayments::new(psp::TossConfig::new(
-        app.psp.base_url(),
+        &app.psp_url,
         psp::SecretKey::new("test_sk_check"),
     ))
     .unwrap();

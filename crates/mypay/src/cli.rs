@@ -382,6 +382,10 @@ pub struct SandboxPspArgs {
     /// How long the `timeout` and `lost_reply` test cards withhold their reply, in milliseconds.
     #[arg(long, default_value_t = psp::sandbox::HOLD_DEFAULT.as_millis() as u64)]
     pub hold_ms: u64,
+    /// How long an idempotency key is remembered, in seconds (Toss Payments: 15 days); a key
+    /// older than this is a new request.
+    #[arg(long, default_value_t = psp::sandbox::IDEMPOTENCY_TTL_DEFAULT.as_secs())]
+    pub idempotency_ttl_s: u64,
 }
 
 fn parse_institution(value: &str) -> Result<InstitutionCode, String> {

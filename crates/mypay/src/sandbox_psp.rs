@@ -13,6 +13,7 @@ pub async fn run(args: SandboxPspArgs) -> anyhow::Result<ExitCode> {
     let config = SandboxPspConfig {
         secret_key: args.secret_key.as_deref().map(SecretKey::new),
         hold: Duration::from_millis(args.hold_ms),
+        idempotency_ttl: Duration::from_secs(args.idempotency_ttl_s),
         ..SandboxPspConfig::new(&args.data)
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -36,6 +36,9 @@ pub const ESCROW_REFUND_SCOPE: &str = "escrow";
 
 /// How often a step re-reads an escrow that another writer changed under it before giving up.
 const CONFLICT_RETRIES: usize = 4;
+/// How many refunds one cancellation run makes or continues before leaving the rest to the
+/// due pass: a round needs another only when refunds pending beside it ended meanwhile.
+const CANCEL_ROUNDS: usize = 4;
 
 /// An escrow with the order whose money it holds and the order's buyer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,8 +248,11 @@ impl Payments {
             let Some(next) = rule(&view.escrow, now)? else {
                 return Ok(view);
             };
-            if let Some(view) = self.escrow_save(view, next, Some(&step), now).await? {
-                return Ok(view);
+            if let Saved::Written(view) = self
+                .escrow_save(view, next, Some(&step), Guard::None, now)
+                .await?
+            {
+                return Ok(*view);
             }
         }
         Err(PaymentError::Conflict(order.chars().take(64).collect()))
@@ -272,8 +278,7 @@ impl Payments {
             };
             let mut tx = self.inner.db.begin_write().await?;
             if closing == EscrowClosing::Confirm {
-                let (amount, refunded) =
-                    escrow_store::take_order_for_release(&mut tx, &view.order.id).await?;
+                let (amount, refunded) = escrow_store::take_order(&mut tx, &view.order.id).await?;
                 next.release_amount = Some(left_after_refunds(&view.order.id, amount, refunded)?);
             }
             // The escrow's own version first: a claim that lost to another step is decided
@@ -340,59 +345,85 @@ impl Payments {
         Ok(())
     }
 
-    /// Refunds a claimed cancellation, then marks the escrow cancelled. The refund's key is
-    /// derived from the order and its reason was stored with the claim, so finishing it again
-    /// (a retry, the due pass) finds the same refund. A refund still waiting for the PSP leaves
-    /// the escrow claimed (the refunds resumer and then the due pass finish it); a refund the
-    /// PSP refused, or one refused before anything was reserved, gives the claim up: the
-    /// escrow runs on as before.
+    /// Refunds a claimed cancellation, then marks the escrow cancelled. The buyer gets back
+    /// everything no other refund took: the escrow's own refunds (scope `escrow`, keys
+    /// `cancel {po}`, then `cancel {po} #2`, …) are derived from the order and counted from
+    /// what is stored, so finishing it again (a retry, the due pass) finds the same refunds.
+    ///
+    /// The escrow is marked cancelled only when, under the order's row lock, the order is
+    /// refunded in full and no refund of it is pending: a refund pending beside the escrow's
+    /// own leaves it claimed (`cancelling`), since one the PSP then refuses gives its parts
+    /// back to the order, and the next round (the due pass) refunds them under a new key. A
+    /// refund of the escrow's own that the PSP refused, or one refused before anything was
+    /// reserved, gives the claim up: the escrow runs on as before, and cancelling again tries
+    /// a new refund.
     async fn escrow_finish_cancel(&self, view: EscrowView) -> Result<EscrowView, PaymentError> {
         let actor = view.escrow.closed_by.ok_or_else(|| {
             PaymentError::Internal(format!("escrow {} was claimed by nobody", view.order.id))
         })?;
-        let request = NewRefund {
-            order: view.order.id.to_string(),
-            amount: None,
-            key: format!("cancel {}", view.order.id),
-            reason: view
-                .escrow
-                .cancel_reason
-                .clone()
-                .unwrap_or_else(|| format!("escrow cancelled by the {}", actor.as_str())),
-        };
         let order = view.order.id.to_string();
-        match self.refund(ESCROW_REFUND_SCOPE, request).await {
-            Ok(refunded) => match refunded.refund.status {
-                RefundStatus::Succeeded => {
-                    let view = self.escrow(&order).await?;
-                    self.escrow_close(view, EventType::EscrowCancelled).await
-                }
-                RefundStatus::Pending => self.escrow(&order).await,
-                RefundStatus::Failed => {
-                    self.escrow_unclaim(view).await?;
-                    Err(EscrowError::RefundRefused {
-                        refund: refunded.refund.id.to_string(),
-                        failure_code: refunded.refund.failure_code.unwrap_or_default(),
+        let reason = view
+            .escrow
+            .cancel_reason
+            .clone()
+            .unwrap_or_else(|| format!("escrow cancelled by the {}", actor.as_str()));
+        let mut view = view;
+        for _ in 0..CANCEL_ROUNDS {
+            let request = NewRefund {
+                order: order.clone(),
+                amount: None,
+                key: self.cancel_refund_key(&view.order.id).await?,
+                reason: reason.clone(),
+            };
+            match self.refund(ESCROW_REFUND_SCOPE, request).await {
+                Ok(refunded) => match refunded.refund.status {
+                    RefundStatus::Succeeded => {}
+                    RefundStatus::Pending => return self.escrow(&order).await,
+                    RefundStatus::Failed => {
+                        self.escrow_unclaim(view).await?;
+                        return Err(EscrowError::RefundRefused {
+                            refund: refunded.refund.id.to_string(),
+                            failure_code: refunded.refund.failure_code.unwrap_or_default(),
+                        }
+                        .into());
                     }
-                    .into())
+                },
+                // Other refunds took (or reserved) everything: only their end is awaited.
+                Err(PaymentError::NothingToRefund(_)) => {}
+                Err(
+                    error @ (PaymentError::Invalid { .. }
+                    | PaymentError::OrderNotRefundable(_)
+                    | PaymentError::RefundKeyReused(_)
+                    | PaymentError::RefundExceedsPayment { .. }),
+                ) => {
+                    self.escrow_unclaim(view).await?;
+                    return Err(error);
                 }
-            },
-            // Refunds gave everything back before: nothing is left to cancel but the state.
-            Err(PaymentError::NothingToRefund(_)) => {
-                let view = self.escrow(&order).await?;
-                self.escrow_close(view, EventType::EscrowCancelled).await
+                Err(error) => return Err(error),
             }
-            Err(
-                error @ (PaymentError::Invalid { .. }
-                | PaymentError::OrderNotRefundable(_)
-                | PaymentError::RefundKeyReused(_)
-                | PaymentError::RefundExceedsPayment { .. }),
-            ) => {
-                self.escrow_unclaim(view).await?;
-                Err(error)
+            view = self.escrow(&order).await?;
+            view = self.escrow_close(view, EventType::EscrowCancelled).await?;
+            let refunds =
+                escrow_store::cancel_refunds(&self.inner.db, &view.order.id, ESCROW_REFUND_SCOPE)
+                    .await?;
+            if view.escrow.closing.is_none() || refunds.others_pending {
+                return Ok(view);
             }
-            Err(error) => Err(error),
         }
+        Ok(view)
+    }
+
+    /// The key of the escrow refund a cancellation round runs: its own pending refund to
+    /// continue, else a fresh key for whatever is left (`cancel {po}`, then `#2`, `#3`, … as
+    /// earlier ones ended). A fresh key is spent only when its refund reserves something.
+    async fn cancel_refund_key(&self, order: &PaymentOrderKey) -> Result<String, PaymentError> {
+        let refunds =
+            escrow_store::cancel_refunds(&self.inner.db, order, ESCROW_REFUND_SCOPE).await?;
+        Ok(match (refunds.own_pending, refunds.own_made) {
+            (Some(key), _) => key,
+            (None, 0) => format!("cancel {order}"),
+            (None, made) => format!("cancel {order} #{}", made + 1),
+        })
     }
 
     /// Gives a cancellation's claim up, unless someone changed the escrow meanwhile.
@@ -400,13 +431,16 @@ impl Payments {
         let now = self.inner.ledger.now_micros();
         let next = view.escrow.unclaim();
         let order = view.order.id.clone();
-        if self.escrow_save(view, next, None, now).await?.is_none() {
+        let saved = self.escrow_save(view, next, None, Guard::None, now).await?;
+        if !matches!(saved, Saved::Written(_)) {
             tracing::warn!(order = %order, "an escrow changed while its refused cancellation was given up");
         }
         Ok(())
     }
 
-    /// Ends a claimed escrow (its money moved) with its event, by whoever claimed it.
+    /// Ends a claimed escrow (its money moved) with its event, by whoever claimed it. A
+    /// cancellation ends only when the order is refunded in full with no refund pending
+    /// (checked under the order's row lock); otherwise the escrow is answered still claimed.
     async fn escrow_close(
         &self,
         view: EscrowView,
@@ -420,40 +454,54 @@ impl Payments {
             let actor = view.escrow.closed_by.ok_or_else(|| {
                 PaymentError::Internal(format!("escrow {} was claimed by nobody", view.order.id))
             })?;
+            let (reason, guard) = match closing {
+                EscrowClosing::Cancel => (view.escrow.cancel_reason.clone(), Guard::AllRefunded),
+                EscrowClosing::Confirm => (None, Guard::None),
+            };
             let step = Step {
                 event_type,
                 actor,
-                reason: match closing {
-                    EscrowClosing::Cancel => view.escrow.cancel_reason.clone(),
-                    EscrowClosing::Confirm => None,
-                },
+                reason,
             };
             let now = self.inner.ledger.now_micros();
             let next = view.escrow.close(now);
             match self
-                .escrow_save(view.clone(), next, Some(&step), now)
+                .escrow_save(view.clone(), next, Some(&step), guard, now)
                 .await?
             {
-                Some(closed) => return Ok(closed),
-                None => view = self.escrow(view.order.id.as_str()).await?,
+                Saved::Written(closed) => return Ok(*closed),
+                Saved::RefundsOpen => return Ok(view),
+                Saved::Stale => view = self.escrow(view.order.id.as_str()).await?,
             }
         }
         Err(PaymentError::Conflict(view.order.id.to_string()))
     }
 
-    /// Writes `next` if the escrow is still at the version `view` read, with the step's event
-    /// in the same transaction; `None` when another writer got there first.
+    /// Writes `next` if the escrow is still at the version `view` read (and the guard holds),
+    /// with the step's event in the same transaction.
     async fn escrow_save(
         &self,
         view: EscrowView,
         next: Escrow,
         step: Option<&Step>,
+        guard: Guard,
         now: Micros,
-    ) -> Result<Option<EscrowView>, PaymentError> {
+    ) -> Result<Saved, PaymentError> {
         debug_assert_eq!(next.version, view.escrow.version);
         let mut tx = self.inner.db.begin_write().await?;
+        if guard == Guard::AllRefunded {
+            // The order's row first: a refund reserving now either committed before (and is
+            // seen pending here) or waits for this transaction and then finds the escrow
+            // cancelled, with nothing left to take.
+            let (amount, refunded) = escrow_store::take_order(&mut tx, &view.order.id).await?;
+            if left_after_refunds(&view.order.id, amount, refunded)? > 0
+                || escrow_store::refund_pending(&mut tx, &view.order.id).await?
+            {
+                return Ok(Saved::RefundsOpen);
+            }
+        }
         if !escrow_store::save_escrow(&mut tx, &next, now).await? {
-            return Ok(None);
+            return Ok(Saved::Stale);
         }
         let view = EscrowView {
             escrow: Escrow {
@@ -467,8 +515,25 @@ impl Payments {
             webhooks::record_event(&mut tx, &event(&view, step), now).await?;
         }
         tx.commit().await?;
-        Ok(Some(view))
+        Ok(Saved::Written(Box::new(view)))
     }
+}
+
+/// What must hold, besides the escrow's version, for a save to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    None,
+    /// The order is refunded in full and no refund of it is pending: a cancellation's end.
+    AllRefunded,
+}
+
+/// What became of a save.
+enum Saved {
+    Written(Box<EscrowView>),
+    /// Another writer changed the escrow first.
+    Stale,
+    /// The guard `AllRefunded` did not hold: money is still out, or a refund may give some back.
+    RefundsOpen,
 }
 
 /// What an order has left after its refunds: what a confirmation releases.

@@ -8,6 +8,9 @@
 //!  └───────────────┴──── cancel (until cancel_until) ─────────────────────────────► cancelled
 //! ```
 //!
+//! Cancelling applies from delivered too, while the window lasts: a buyer who refuses the goods
+//! on arrival within it gets the money back.
+//!
 //! A dispute (any of the three parties, in held, shipped or delivered) freezes everything but
 //! its resolution: no step, no automatic confirmation, no cancellation; resolving it moves
 //! `cancel_until` and `confirm_at` later by the time it lasted. Confirming and cancelling first

@@ -63,11 +63,12 @@ pub(crate) async fn save_escrow(
     Ok(updated.rows_affected() == 1)
 }
 
-/// Takes the order's row for a release and raises its version: on PostgreSQL the update locks
-/// the row until the claim commits (SQLite's write transaction already excludes every other
-/// writer), and a refund reserved from an earlier read of the order fails its version check,
-/// starts over and sees the claim. Answers the order's amount and what refunds have taken.
-pub(crate) async fn take_order_for_release(
+/// Takes the order's row and raises its version, for a release claim or a cancellation's end:
+/// on PostgreSQL the update locks the row until the transaction commits (SQLite's write
+/// transaction already excludes every other writer), and a refund reserved from an earlier
+/// read of the order fails its version check, starts over and sees the escrow as this
+/// transaction leaves it. Answers the order's amount and what refunds have taken.
+pub(crate) async fn take_order(
     tx: &mut Transaction<'static, Any>,
     order: &PaymentOrderKey,
 ) -> Result<(i64, Split), PaymentError> {
@@ -99,6 +100,42 @@ pub(crate) async fn refund_pending(
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.is_some())
+}
+
+/// What a cancellation needs to know of an order's refunds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CancelRefunds {
+    /// The key of the escrow's own refund still pending, if one is.
+    pub own_pending: Option<String>,
+    /// Whether a refund someone else asked for is pending.
+    pub others_pending: bool,
+    /// How many refunds the escrow has made of the order, whatever their end.
+    pub own_made: i64,
+}
+
+/// The escrow's refunds of an order (those under `scope`) and whether others are pending.
+pub(crate) async fn cancel_refunds(
+    db: &Db,
+    order: &PaymentOrderKey,
+    scope: &str,
+) -> Result<CancelRefunds, PaymentError> {
+    let row = sqlx::query(
+        "SELECT COUNT(CASE WHEN request_scope = $2 THEN 1 END) AS own_made, \
+         MIN(CASE WHEN request_scope = $2 AND status = 'pending' THEN request_key END) \
+         AS own_pending, \
+         COUNT(CASE WHEN request_scope <> $2 AND status = 'pending' THEN 1 END) \
+         AS others_pending \
+         FROM refunds WHERE payment_order_id = $1",
+    )
+    .bind(order.as_str())
+    .bind(scope)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(CancelRefunds {
+        own_pending: row.try_get("own_pending")?,
+        others_pending: row.try_get::<i64, _>("others_pending")? > 0,
+        own_made: row.try_get("own_made")?,
+    })
 }
 
 /// Delivered escrows whose automatic confirmation has come, earliest first: no dispute open,

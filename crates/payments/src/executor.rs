@@ -575,7 +575,7 @@ fn leg(
     }
 }
 
-fn psp_order_id(order: &Order) -> Result<PspOrderId, PaymentError> {
+pub(crate) fn psp_order_id(order: &Order) -> Result<PspOrderId, PaymentError> {
     PspOrderId::parse(&order.payment_order_id).map_err(|_| {
         PaymentError::Internal(format!("stored order id of {} does not parse", order.id))
     })

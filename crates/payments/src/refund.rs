@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use ledger::{Direction, NewTransaction, Page, PostingSpec, PAGE_SIZE_MAX};
 use money::{Currency, Money};
-use psp::{CancelId, CancelOutcome, CancelRequest, CardAmount, PaymentKey, RefusalReason};
+use psp::{
+    CancelId, CancelOutcome, CancelRequest, CardAmount, PaymentKey, PaymentLookup, RefusalReason,
+};
 use wallet::MoneyTxId;
 use webhooks::{EventType, NewEvent};
 
@@ -495,9 +497,12 @@ impl Payments {
         Ok(Some(claimed))
     }
 
-    /// Cancels the card part under the refund's id. A repeat that did not get through (no
-    /// connection, a bare HTTP refusal, our credentials refused) proves nothing about the first
-    /// one, so only the PSP's own refusals end a refund that was sent before.
+    /// Cancels the card part under the refund's id. A refusal that says the request never
+    /// got through (no connection, a bare HTTP refusal, our credentials refused) proves
+    /// nothing about the cancellation, first send or repeat: the refund stays pending and
+    /// the resumer sends it again, so an outage of ours never fails a buyer's refund. A
+    /// repeat that the PSP refuses as not cancelable may meet the first send's own effect
+    /// (once the PSP has forgotten the idempotency key), so it is decided by an inquiry.
     async fn cancel_card(
         &self,
         order: &Order,
@@ -526,16 +531,21 @@ impl Payments {
         Ok(match self.inner.psp.cancel(&request).await {
             CancelOutcome::Cancelled(_) => CardCancel::Cancelled,
             CancelOutcome::Refused(refusal)
-                if resend
-                    && matches!(
-                        refusal.reason,
-                        RefusalReason::Unreachable
-                            | RefusalReason::RequestRejected
-                            | RefusalReason::Unauthorized
-                    ) =>
+                if matches!(
+                    refusal.reason,
+                    RefusalReason::Unreachable
+                        | RefusalReason::RequestRejected
+                        | RefusalReason::Unauthorized
+                ) =>
             {
-                tracing::info!(refund = %refund.id, code = refusal.code, "a card cancellation sent again did not get through; it stays unknown");
+                tracing::warn!(refund = %refund.id, code = refusal.code, "a card cancellation did not get through; the resumer will send it again");
                 CardCancel::Unknown
+            }
+            CancelOutcome::Refused(refusal)
+                if resend && refusal.reason == RefusalReason::NotCancelable =>
+            {
+                self.inquire_cancel(order, refund, refusal.reason.as_str())
+                    .await?
             }
             CancelOutcome::Refused(refusal) => {
                 tracing::info!(refund = %refund.id, code = refusal.code, message = refusal.message, "the PSP refused a card cancellation");
@@ -543,6 +553,53 @@ impl Payments {
             }
             CancelOutcome::Unknown { reason } => {
                 tracing::warn!(refund = %refund.id, %reason, "card cancellation outcome unknown; the resumer will send it again");
+                CardCancel::Unknown
+            }
+        })
+    }
+
+    /// Decides a repeated cancellation the PSP refused as not cancelable, from what the PSP
+    /// has cancelled of the payment against what our refunds account for. The PSP cancels no
+    /// card money but ours, so what it cancelled beyond our cancelled refunds was sent by a
+    /// refund still in flight: exactly this refund's card part, with no other refund of the
+    /// order in flight, means its first send went through; nothing beyond means it never did
+    /// and the refusal stands; anything else cannot be told apart and stays unknown (logged
+    /// for an operator) rather than risk giving back twice or not at all.
+    async fn inquire_cancel(
+        &self,
+        order: &Order,
+        refund: &Refund,
+        refused: &'static str,
+    ) -> Result<CardCancel, PaymentError> {
+        let order_id = crate::executor::psp_order_id(order)?;
+        let record = match self.inner.psp.payment_by_order(&order_id).await {
+            Ok(PaymentLookup::Found(record)) => record,
+            Ok(PaymentLookup::NotFound) => {
+                tracing::error!(refund = %refund.id, "the PSP has no payment for a refunded order");
+                return Ok(CardCancel::Unknown);
+            }
+            Err(error) => {
+                tracing::info!(refund = %refund.id, %error, "the PSP could not be asked about a cancellation");
+                return Ok(CardCancel::Unknown);
+            }
+        };
+        let accounted = refund_store::card_accounted(&self.inner.db, &order.id, &refund.id).await?;
+        let unaccounted = record
+            .total_amount
+            .checked_sub(record.balance_amount)
+            .and_then(|cancelled| cancelled.checked_sub(accounted.cancelled))
+            .ok_or(PaymentError::AmountOutOfRange)?;
+        Ok(match unaccounted {
+            0 => {
+                tracing::info!(refund = %refund.id, "the PSP refused a repeated cancellation it never executed");
+                CardCancel::Refused(refused)
+            }
+            n if n == refund.split.card && !accounted.others_in_flight => {
+                tracing::info!(refund = %refund.id, "a repeated cancellation was refused, but its first send had gone through");
+                CardCancel::Cancelled
+            }
+            n => {
+                tracing::error!(refund = %refund.id, unaccounted = n, card = refund.split.card, "the PSP's cancellations do not match the refunds; the refund waits for an operator");
                 CardCancel::Unknown
             }
         })

@@ -302,6 +302,38 @@ pub(crate) async fn pending_refunds(
     rows.iter().map(refund_from_row).collect()
 }
 
+/// What an order's other refunds account for at the PSP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CardAccounted {
+    /// The card parts the PSP confirmed cancelled.
+    pub cancelled: i64,
+    /// Whether another refund's card cancellation was sent with its outcome unknown.
+    pub others_in_flight: bool,
+}
+
+/// The card parts of the order's refunds other than `except`: what the PSP confirmed
+/// cancelled, and whether one was sent without an answer yet.
+pub(crate) async fn card_accounted(
+    db: &Db,
+    order: &PaymentOrderKey,
+    except: &RefundId,
+) -> Result<CardAccounted, PaymentError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN card_state = 'cancelled' THEN card_amount END), 0) \
+         AS BIGINT) AS cancelled, \
+         COUNT(CASE WHEN card_state = 'requested' THEN 1 END) AS in_flight \
+         FROM refunds WHERE payment_order_id = $1 AND id <> $2",
+    )
+    .bind(order.as_str())
+    .bind(except.as_str())
+    .fetch_one(db.pool())
+    .await?;
+    Ok(CardAccounted {
+        cancelled: row.try_get("cancelled")?,
+        others_in_flight: row.try_get::<i64, _>("in_flight")? > 0,
+    })
+}
+
 /// Marks a pending refund as just looked at, so the resumer takes the others first.
 pub(crate) async fn touch_refund(db: &Db, id: &RefundId, now: Micros) -> Result<(), PaymentError> {
     sqlx::query("UPDATE refunds SET updated_at = $1 WHERE id = $2 AND status = 'pending'")

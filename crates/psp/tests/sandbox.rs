@@ -269,3 +269,60 @@ async fn a_wrong_secret_key_is_refused_and_the_books_survive_a_restart() {
     ));
     again.shutdown().await;
 }
+
+#[tokio::test]
+async fn keys_are_forgotten_after_their_time_and_test_refusals_cancel_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A sandbox that remembers idempotency keys for no time at all.
+    let sandbox = sandbox::spawn(
+        listener,
+        SandboxPspConfig {
+            hold: Duration::from_millis(800),
+            idempotency_ttl: Duration::ZERO,
+            ..SandboxPspConfig::new(dir.path())
+        },
+    )
+    .await
+    .unwrap();
+    let psp = adapter(&sandbox, SECRET);
+    let ChargeOutcome::Approved(approval) = psp
+        .charge(&charge("bk_test_ok", "po_forget_01", 10_000))
+        .await
+    else {
+        panic!("approved");
+    };
+    let key = approval.payment_key;
+
+    let CancelOutcome::Refused(refusal) = psp
+        .cancel(&cancel(&key, "rf_refuse", 1_000, "test:refuse please"))
+        .await
+    else {
+        panic!("a test refusal");
+    };
+    assert_eq!(refusal.reason, RefusalReason::NotCancelable);
+    assert_eq!(refusal.code, "NOT_CANCELABLE_PAYMENT");
+
+    let CancelOutcome::Cancelled(first) = psp.cancel(&cancel(&key, "rf_1", 10_000, "all")).await
+    else {
+        panic!("cancelled");
+    };
+    assert_eq!(first.balance_amount, 0);
+    // The same id again is a new request once its key is forgotten: refused, since nothing
+    // remains, and (as a lost_reply request executes nothing here) answered at once.
+    let again = cancel(&key, "rf_1", 10_000, "all");
+    let CancelOutcome::Refused(refusal) = psp.cancel(&again).await else {
+        panic!("a forgotten key is a new request");
+    };
+    assert_eq!(refusal.code, "ALREADY_CANCELED_PAYMENT");
+    let lost = cancel(&key, "rf_2", 1_000, "test:lost_reply nothing left");
+    let CancelOutcome::Refused(refusal) = psp.cancel(&lost).await else {
+        panic!("a refusal executed nothing, so its reply is not lost");
+    };
+    assert_eq!(refusal.reason, RefusalReason::NotCancelable);
+    let PaymentLookup::Found(record) = lookup(&psp, "po_forget_01").await else {
+        panic!("found");
+    };
+    assert_eq!(record.cancels.len(), 1, "{record:?}");
+    sandbox.shutdown().await;
+}

@@ -2,7 +2,7 @@
 //! service, and shapes the answer.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bank_accounts::{
@@ -17,6 +17,7 @@ use super::views::{
 use crate::auth::{Caller, MemberCaller, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
+use crate::idempotency::no_store;
 use crate::pagination::PAGE_SIZE_DEFAULT;
 use crate::AppState;
 
@@ -403,8 +404,4 @@ fn disclosed(disclosed: Disclosed) -> Response {
         StatusCode::CREATED
     };
     (status, [no_store()], Json(DisclosedView::from(disclosed))).into_response()
-}
-
-fn no_store() -> (header::HeaderName, HeaderValue) {
-    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }

@@ -2,7 +2,7 @@
 //! service, and shapes the answer.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use membership::{
@@ -15,6 +15,7 @@ use super::views::{
 use crate::auth::{Caller, MemberCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
+use crate::idempotency::no_store;
 use crate::AppState;
 
 /// Signs a person up.
@@ -187,10 +188,9 @@ pub(crate) async fn log_in(
     let email = Email::parse(&request.email).map_err(|_| MemberError::InvalidCredentials)?;
     let password = Password::presented(request.password.expose().to_owned())?;
     let session = state.members.log_in(&email, &password).await?;
-    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((
         StatusCode::CREATED,
-        [no_store],
+        [no_store()],
         Json(SessionView::from(session)),
     )
         .into_response())

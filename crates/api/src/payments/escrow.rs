@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, OptionalJson};
+use crate::idempotency::no_store;
 use crate::time::format_micros;
 use crate::AppState;
 
@@ -356,12 +357,19 @@ pub(crate) async fn cancel_escrow(
         tokio::spawn(async move { payments.escrow_cancel(&order, actor, body.reason).await })
             .await
             .map_err(|error| ApiError::Internal(format!("the escrow task failed: {error}")))??;
-    let status = if view.escrow.closing.is_some() {
+    let cancelling = view.escrow.closing.is_some();
+    let status = if cancelling {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(EscrowResponse::from(view))).into_response())
+    let mut response = (status, Json(EscrowResponse::from(view))).into_response();
+    if cancelling {
+        // Not kept for replay: the same request again answers where the cancellation stands.
+        let (name, value) = no_store();
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
 }
 
 /// The escrow the path names and the party the caller is to it; anyone who is none of the

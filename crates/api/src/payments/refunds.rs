@@ -10,7 +10,7 @@
 
 use ::payments::{NewRefund, Order, Payment, PaymentError, Refund, RefundStatus, RefundView};
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use money::Money;
@@ -22,6 +22,7 @@ use crate::amount::AmountInput;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::idempotency::no_store;
 use crate::idempotency::IdempotencyContext;
 use crate::pagination::page_limit;
 use crate::time::format_micros;
@@ -197,9 +198,8 @@ pub(crate) async fn create_refund(
     if pending {
         // A pending answer is not kept for replay: the same request again continues the refund
         // (its key finds it) and answers where it stands.
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let (name, value) = no_store();
+        response.headers_mut().insert(name, value);
     }
     Ok(response)
 }

@@ -2,7 +2,7 @@
 //! and shapes the answer.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use webhooks::{DeliveryId, EndpointId, EventId, NewEndpoint, WebhookError, EVENT_PAGE_SIZE_MAX};
@@ -14,6 +14,7 @@ use super::views::{
 use crate::auth::{Caller, OperatorCaller, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::idempotency::no_store;
 use crate::pagination::PAGE_SIZE_DEFAULT;
 use crate::AppState;
 use merchants::{MerchantError, MerchantId};
@@ -83,10 +84,9 @@ pub(crate) async fn create_endpoint(
         event_types: request.event_types,
     };
     let created = state.webhooks.create_endpoint(&merchant_id, &new).await?;
-    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((
         StatusCode::CREATED,
-        [no_store],
+        [no_store()],
         Json(EndpointCreatedView::from(created)),
     )
         .into_response())

@@ -33,8 +33,12 @@ pub struct TestApp {
     pub wallets: wallet::Wallets,
     /// The webhooks service the server runs, to run delivery passes directly.
     pub webhooks: webhooks::Webhooks,
-    /// The sandbox PSP the server charges cards at, in-process as `mypay serve` runs it.
-    pub psp: psp::sandbox::SandboxPspHandle,
+    /// The sandbox PSP the server charges cards at, in-process as `mypay serve` runs it;
+    /// `None` while a test has stopped it ([`TestApp::stop_psp`]).
+    pub psp: Option<psp::sandbox::SandboxPspHandle>,
+    /// Where the sandbox PSP listens (`http://127.0.0.1:…`), also while it is stopped.
+    pub psp_url: String,
+    psp_address: std::net::SocketAddr,
     pub psp_dir: tempfile::TempDir,
     /// The payments service the server runs, to call resumer passes directly.
     pub payments: payments::Payments,
@@ -96,15 +100,13 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
     let psp_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the sandbox PSP");
-    let psp = psp::sandbox::spawn(
+    let psp_address = psp_listener.local_addr().expect("sandbox PSP address");
+    let psp = spawn_psp(
         psp_listener,
-        psp::sandbox::SandboxPspConfig {
-            hold: PSP_HOLD,
-            ..psp::sandbox::SandboxPspConfig::new(psp_dir.path())
-        },
+        psp_dir.path(),
+        psp::sandbox::IDEMPOTENCY_TTL_DEFAULT,
     )
-    .await
-    .expect("sandbox PSP");
+    .await;
     let processor = psp::TossPayments::new(psp::TossConfig {
         timeout: PSP_TIMEOUT,
         ..psp::TossConfig::new(psp.base_url(), psp::SecretKey::new("test_sk_api_tests"))
@@ -140,13 +142,50 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         bank_dir,
         wallets,
         webhooks,
-        psp,
+        psp_url: psp.base_url().to_owned(),
+        psp: Some(psp),
+        psp_address,
         psp_dir,
         payments,
     }
 }
 
+/// Starts the test sandbox PSP on `listener` with its data in `dir`.
+async fn spawn_psp(
+    listener: tokio::net::TcpListener,
+    dir: &std::path::Path,
+    idempotency_ttl: std::time::Duration,
+) -> psp::sandbox::SandboxPspHandle {
+    psp::sandbox::spawn(
+        listener,
+        psp::sandbox::SandboxPspConfig {
+            hold: PSP_HOLD,
+            idempotency_ttl,
+            ..psp::sandbox::SandboxPspConfig::new(dir)
+        },
+    )
+    .await
+    .expect("sandbox PSP")
+}
+
 impl TestApp {
+    /// Stops the sandbox PSP, as in an outage: calls to it find nothing listening.
+    pub async fn stop_psp(&mut self) {
+        if let Some(psp) = self.psp.take() {
+            psp.shutdown().await;
+        }
+    }
+
+    /// Starts the stopped sandbox PSP again on its address with its books, remembering
+    /// idempotency keys for `idempotency_ttl` (zero forgets every key sent before).
+    pub async fn start_psp(&mut self, idempotency_ttl: std::time::Duration) {
+        assert!(self.psp.is_none(), "the sandbox PSP is running");
+        let listener = tokio::net::TcpListener::bind(self.psp_address)
+            .await
+            .expect("bind the sandbox PSP's address again");
+        self.psp = Some(spawn_psp(listener, self.psp_dir.path(), idempotency_ttl).await);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -593,7 +632,7 @@ pub async fn postings(app: &TestApp, id: &str) -> Vec<(String, i64)> {
 pub async fn psp_lookup(app: &TestApp, order_id: &str) -> psp::PaymentLookup {
     use psp::CardProcessor;
     let processor = psp::TossPayments::new(psp::TossConfig::new(
-        app.psp.base_url(),
+        &app.psp_url,
         psp::SecretKey::new("test_sk_check"),
     ))
     .unwrap();

@@ -13,10 +13,13 @@
 //! | anything else | refused: 400 `INVALID_REQUEST` (not a test card) |
 //!
 //! A cancellation whose reason starts with `test:timeout` or `test:lost_reply` behaves the same
-//! way, so refunds can be tested against both faults. Requests with an `Idempotency-Key` are
-//! answered once and replayed after: the same key with the same body gets the stored reply
-//! (at once: only the reply of the exchange that executed is lost), with another body 422
-//! `INVALID_IDEMPOTENCY_KEY`. A charge under an order id that was already
+//! way, so refunds can be tested against both faults; one whose reason starts with
+//! `test:refuse` is refused with 403 `NOT_CANCELABLE_PAYMENT` and cancels nothing. Requests
+//! with an `Idempotency-Key` are answered once and replayed after: the same key with the same
+//! body gets the stored reply (at once: only the reply of the exchange that executed is lost),
+//! with another body 422 `INVALID_IDEMPOTENCY_KEY`. Like Toss Payments, the sandbox keeps a
+//! key for 15 days ([`IDEMPOTENCY_TTL_DEFAULT`], configurable); a key older than that is
+//! treated as new. A charge under an order id that was already
 //! approved, without its idempotency key, is refused with 400 `DUPLICATED_ORDER_ID`.
 //!
 //! Each request's work runs in a task of its own, so a client that gives up never cancels a
@@ -50,6 +53,9 @@ use crate::wire;
 /// How long withheld replies (`timeout`, `lost_reply`) are held back by default: longer than
 /// the adapter's default timeout, so its client gives up first.
 pub const HOLD_DEFAULT: Duration = Duration::from_secs(15);
+/// How long an idempotency key is remembered: Toss Payments keeps keys for 15 days from the
+/// first request.
+pub const IDEMPOTENCY_TTL_DEFAULT: Duration = Duration::from_secs(15 * 24 * 60 * 60);
 /// The longest hold a configuration may set.
 const HOLD_MAX: Duration = Duration::from_secs(600);
 /// The largest request body the sandbox reads.
@@ -68,6 +74,8 @@ pub struct SandboxPspConfig {
     pub secret_key: Option<SecretKey>,
     /// How long withheld replies are held back; at most 10 minutes.
     pub hold: Duration,
+    /// How long a request's idempotency key is remembered ([`IDEMPOTENCY_TTL_DEFAULT`]).
+    pub idempotency_ttl: Duration,
 }
 
 impl SandboxPspConfig {
@@ -77,6 +85,7 @@ impl SandboxPspConfig {
             data_dir: data_dir.into(),
             secret_key: None,
             hold: HOLD_DEFAULT,
+            idempotency_ttl: IDEMPOTENCY_TTL_DEFAULT,
         }
     }
 }
@@ -121,7 +130,7 @@ pub async fn spawn(
     config: SandboxPspConfig,
 ) -> Result<SandboxPspHandle, SandboxError> {
     let local_addr = listener.local_addr().map_err(SandboxError::Listener)?;
-    let store = Store::open(&config.data_dir).await?;
+    let store = Store::open(&config.data_dir, config.idempotency_ttl).await?;
     let state = Arc::new(Sandbox {
         store: store.clone(),
         secret_key: config.secret_key,
@@ -268,6 +277,8 @@ fn cancel_behaviour(reason: &str) -> Behaviour {
         Behaviour::Timeout
     } else if reason.starts_with("test:lost_reply") {
         Behaviour::LostReply
+    } else if reason.starts_with("test:refuse") {
+        Behaviour::Decline("NOT_CANCELABLE_PAYMENT", "취소 할 수 없는 결제 입니다.")
     } else {
         Behaviour::Execute
     }
@@ -385,7 +396,8 @@ async fn detached(
         Ok(reply) => reply,
         Err(_) => Reply::internal(),
     };
-    if behaviour == Behaviour::LostReply && !reply.replayed {
+    // Only an exchange that executed loses its reply; a refusal executed nothing.
+    if behaviour == Behaviour::LostReply && !reply.replayed && reply.status.is_success() {
         tokio::time::sleep(sandbox.hold).await;
     }
     reply
@@ -461,17 +473,13 @@ async fn approve_once(
     behaviour: Behaviour,
 ) -> Result<Reply, sqlx::Error> {
     let mut tx = store.begin().await?;
-    let key = idem.map(|key| IdemKey {
-        scope: "billing",
-        key,
-        request_hash: hash,
-    });
+    let now = now_micros();
+    let key = idem.map(|key| store.idem_key("billing", key, hash, now));
     if let Some(key) = key {
         if let Some(reply) = replay(&mut tx, key).await? {
             return Ok(reply);
         }
     }
-    let now = now_micros();
     let reply = if let Behaviour::Decline(code, message) = behaviour {
         Reply::error(StatusCode::FORBIDDEN, code, message)
     } else if store::order_exists(&mut tx, &request.order_id).await? {
@@ -576,6 +584,7 @@ async fn cancel(
             &scope,
             idem.as_deref(),
             &hash,
+            behaviour,
         )
         .await
         {
@@ -596,13 +605,11 @@ async fn cancel_once(
     scope: &str,
     idem: Option<&str>,
     hash: &str,
+    behaviour: Behaviour,
 ) -> Result<Reply, sqlx::Error> {
     let mut tx = store.begin().await?;
-    let key = idem.map(|key| IdemKey {
-        scope,
-        key,
-        request_hash: hash,
-    });
+    let now = now_micros();
+    let key = idem.map(|key| store.idem_key(scope, key, hash, now));
     if let Some(key) = key {
         if let Some(reply) = replay(&mut tx, key).await? {
             return Ok(reply);
@@ -622,6 +629,14 @@ async fn cancel_once(
             "이미 취소된 결제 입니다.",
         ));
     }
+    if let Behaviour::Decline(code, message) = behaviour {
+        let reply = Reply::error(StatusCode::FORBIDDEN, code, message);
+        if let Some(key) = key {
+            store::store_reply(&mut tx, key, reply.status.as_u16(), &reply.body, now).await?;
+        }
+        tx.commit().await?;
+        return Ok(reply);
+    }
     let amount = request.cancel_amount.unwrap_or(payment.balance_amount);
     if amount > payment.balance_amount {
         return Ok(Reply::error(
@@ -630,7 +645,6 @@ async fn cancel_once(
             "취소 할 수 없는 금액 입니다.",
         ));
     }
-    let now = now_micros();
     let transaction_key = random_key("ttx_");
     let status = store::insert_cancel(
         &mut tx,

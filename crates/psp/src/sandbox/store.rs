@@ -3,6 +3,7 @@
 //! idempotent reply, so it is either wholly done and answerable again, or not done at all.
 
 use std::path::Path;
+use std::time::Duration;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -21,6 +22,8 @@ const POOL_SIZE: u32 = 4;
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     db: Db,
+    /// How long an idempotency key is remembered.
+    idempotency_ttl: Duration,
 }
 
 /// A payment as stored.
@@ -65,6 +68,8 @@ pub(crate) struct IdemKey<'a> {
     pub scope: &'a str,
     pub key: &'a str,
     pub request_hash: &'a str,
+    /// Replies stored before this instant are forgotten: the key is treated as new.
+    pub remembered_since: i64,
 }
 
 const PAYMENT_COLUMNS: &str = "payment_key, order_id, customer_key, order_name, total_amount, \
@@ -122,7 +127,7 @@ pub(crate) struct NewCancel<'a> {
 }
 
 impl Store {
-    pub async fn open(dir: &Path) -> Result<Store, SandboxError> {
+    pub async fn open(dir: &Path, idempotency_ttl: Duration) -> Result<Store, SandboxError> {
         std::fs::create_dir_all(dir).map_err(|source| SandboxError::DataDir {
             path: dir.display().to_string(),
             source,
@@ -134,7 +139,27 @@ impl Store {
         })?;
         let db = Db::connect(&url, POOL_SIZE).await?;
         MIGRATOR.run(db.pool()).await?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            idempotency_ttl,
+        })
+    }
+
+    /// A request's idempotency key as of `now`, remembering replies for the configured time.
+    pub(crate) fn idem_key<'a>(
+        &self,
+        scope: &'a str,
+        key: &'a str,
+        request_hash: &'a str,
+        now: i64,
+    ) -> IdemKey<'a> {
+        let ttl = i64::try_from(self.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
+        IdemKey {
+            scope,
+            key,
+            request_hash,
+            remembered_since: now.saturating_sub(ttl),
+        }
     }
 
     pub async fn close(&self) {
@@ -234,10 +259,12 @@ pub(crate) async fn stored_reply(
     key: IdemKey<'_>,
 ) -> Result<Option<StoredReply>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT request_hash, status, body FROM idempotent_replies WHERE scope = $1 AND idem_key = $2",
+        "SELECT request_hash, status, body FROM idempotent_replies \
+         WHERE scope = $1 AND idem_key = $2 AND created_at >= $3",
     )
     .bind(key.scope)
     .bind(key.key)
+    .bind(key.remembered_since)
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|row| {
@@ -260,7 +287,9 @@ pub(crate) async fn store_reply(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO idempotent_replies (scope, idem_key, request_hash, status, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (scope, idem_key) DO UPDATE SET request_hash = excluded.request_hash, \
+         status = excluded.status, body = excluded.body, created_at = excluded.created_at",
     )
     .bind(key.scope)
     .bind(key.key)
