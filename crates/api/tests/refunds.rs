@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{
     assert_books_hold, assert_error, charge, escrow, grant_points, linked_member, payable, posted,
-    postings, psp_lookup, send, spawn_app, Linked, TestApp,
+    postings, psp_lookup, send, spawn_app, spawn_app_with_manual_clock, Linked, TestApp,
 };
 use payments::{NewRefund, PaymentError, RefundStatus};
 use psp::CardProcessor;
@@ -535,6 +535,37 @@ async fn a_repeat_the_psp_no_longer_remembers_is_decided_by_asking_what_it_cance
     assert_eq!(record.balance_amount, 0);
     assert_eq!(posted(&app, &payable(&shop)).await, 0);
     assert_eq!(posted(&app, RECEIVABLE).await, 0);
+    assert_books_hold(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_repeat_asks_the_psp_first_and_never_cancels_twice() {
+    let (mut app, clock) = spawn_app_with_manual_clock().await;
+    let (shop, po) = card_order(&app, 13, "order-late-1").await;
+    // The PSP cancels 4,000 of 10,000 and the reply is lost.
+    let (status, pending) = refund(
+        &app,
+        &app.admin_key,
+        &po,
+        "rf-late-1",
+        json!({"amount": "4000", "reason": "test:lost_reply part of it"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+
+    // Two days later the PSP has forgotten the key (it remembers none here): sent again, the
+    // cancellation would be a new one, and 6,000 remain to take it from. The resumer asks the
+    // PSP first, finds the 4,000 cancelled, and books the refund without sending anything.
+    app.stop_psp().await;
+    app.start_psp(Duration::ZERO).await;
+    clock.advance_micros(2 * 24 * 3_600 * 1_000_000);
+    assert_eq!(resume(&app).await, (1, 1));
+    let done = read_refund(&app, &pending).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let record = psp_record(&app, "order-late-1").await;
+    assert_eq!(record.cancels.len(), 1, "cancelled once: {record:?}");
+    assert_eq!(record.balance_amount, 6_000);
+    assert_eq!(posted(&app, &payable(&shop)).await, 6_000);
     assert_books_hold(&app).await;
 }
 

@@ -266,8 +266,9 @@ async fn sweep_expired_item_locks(locks: Arc<dyn item_lock::ItemLocks>) {
     }
 }
 
-/// How payments run: the resumer's patience from the flag, and a claim on an order that
-/// outlasts the slowest step (a PSP call at its timeout, plus room for a top-up at the bank).
+/// How payments run: the resumer's patience from the flag, and a claim on an order or refund
+/// that outlasts the slowest step (two PSP calls at their timeout, a send and an inquiry, plus
+/// room for a top-up at the bank).
 fn payments_config(psp: &PspArgs, resume_after_s: u64) -> payments::PaymentsConfig {
     let defaults = payments::PaymentsConfig::default();
     let slowest_psp_call = Duration::from_millis(psp_timeout_ms(psp));
@@ -275,7 +276,7 @@ fn payments_config(psp: &PspArgs, resume_after_s: u64) -> payments::PaymentsConf
         resume_after: Duration::from_secs(resume_after_s.clamp(1, 3600)),
         claim_lease: defaults
             .claim_lease
-            .max(slowest_psp_call + Duration::from_secs(30)),
+            .max(slowest_psp_call * 2 + Duration::from_secs(30)),
         ..defaults
     }
 }

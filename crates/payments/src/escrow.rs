@@ -406,6 +406,10 @@ impl Payments {
             let refunds =
                 escrow_store::cancel_refunds(&self.inner.db, &view.order.id, ESCROW_REFUND_SCOPE)
                     .await?;
+            if view.escrow.closing.is_none() && view.escrow.state != EscrowState::Cancelled {
+                // Another run gave the claim up meanwhile (its refund was refused).
+                return Err(PaymentError::Conflict(order));
+            }
             if view.escrow.closing.is_none() || refunds.others_pending {
                 return Ok(view);
             }

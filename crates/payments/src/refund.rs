@@ -49,6 +49,9 @@ const CANCEL_REASON_DEFAULT: &str = "refund";
 const RESERVE_ATTEMPTS: usize = 8;
 /// How often a run re-reads a refund that another run changed under it before giving up.
 const CONFLICT_RETRIES: usize = 4;
+/// How long after a refund was made its card cancellation is sent again under the same id
+/// without asking the PSP first: well inside the 15 days Toss keeps an idempotency key.
+const RESEND_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// A refund, as requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +161,16 @@ pub fn refund_split(remaining: Split, amount: i64) -> Option<Split> {
         money,
         card,
     })
+}
+
+/// What an inquiry at the PSP says of a refund's card cancellation.
+enum CancelInquiry {
+    /// Nothing was cancelled for it: it never reached the PSP.
+    NothingSent,
+    /// It was executed.
+    Cancelled,
+    /// Cannot be told: the refund waits.
+    Unclear,
 }
 
 /// What the card cancellation found.
@@ -500,34 +513,28 @@ impl Payments {
     /// Cancels the card part under the refund's id. A refusal that says the request never
     /// got through (no connection, a bare HTTP refusal, our credentials refused) proves
     /// nothing about the cancellation, first send or repeat: the refund stays pending and
-    /// the resumer sends it again, so an outage of ours never fails a buyer's refund. A
-    /// repeat that the PSP refuses as not cancelable may meet the first send's own effect
-    /// (once the PSP has forgotten the idempotency key), so it is decided by an inquiry.
+    /// the resumer sends it again, so an outage of ours never fails a buyer's refund. Any other
+    /// refusal of a repeat may meet the first send's own effect, so it is decided by an
+    /// inquiry. A repeat later than [`RESEND_WINDOW`] after the refund was made may meet a PSP
+    /// that has forgotten the idempotency key (Toss keeps them for 15 days) and would cancel a
+    /// second time: the PSP is asked first, and the cancellation is sent again only when
+    /// nothing was cancelled for it.
     async fn cancel_card(
         &self,
         order: &Order,
         refund: &Refund,
         resend: bool,
     ) -> Result<CardCancel, PaymentError> {
-        let internal = |what: &str| {
-            PaymentError::Internal(format!("refund {}: the {what} does not parse", refund.id))
-        };
-        let payment_key = order
-            .psp_payment_key
-            .as_deref()
-            .and_then(|key| PaymentKey::parse(key).ok())
-            .ok_or_else(|| internal("order's payment key"))?;
-        let reason = if refund.reason.is_empty() {
-            CANCEL_REASON_DEFAULT.to_owned()
-        } else {
-            refund.reason.clone()
-        };
-        let request = CancelRequest {
-            payment_key,
-            cancel_id: CancelId::parse(refund.id.as_str()).map_err(|_| internal("refund id"))?,
-            amount: CardAmount::new(refund.split.card).map_err(|_| internal("card part"))?,
-            reason,
-        };
+        let now = self.inner.ledger.now_micros();
+        let late = now.saturating_sub(refund.created_at) >= crate::executor::micros(RESEND_WINDOW);
+        if resend && late {
+            match self.inquire_cancel(order, refund).await? {
+                CancelInquiry::Cancelled => return Ok(CardCancel::Cancelled),
+                CancelInquiry::Unclear => return Ok(CardCancel::Unknown),
+                CancelInquiry::NothingSent => {}
+            }
+        }
+        let request = cancel_request(order, refund)?;
         Ok(match self.inner.psp.cancel(&request).await {
             CancelOutcome::Cancelled(_) => CardCancel::Cancelled,
             CancelOutcome::Refused(refusal)
@@ -541,11 +548,15 @@ impl Payments {
                 tracing::warn!(refund = %refund.id, code = refusal.code, "a card cancellation did not get through; the resumer will send it again");
                 CardCancel::Unknown
             }
-            CancelOutcome::Refused(refusal)
-                if resend && refusal.reason == RefusalReason::NotCancelable =>
-            {
-                self.inquire_cancel(order, refund, refusal.reason.as_str())
-                    .await?
+            CancelOutcome::Refused(refusal) if resend => {
+                match self.inquire_cancel(order, refund).await? {
+                    CancelInquiry::Cancelled => CardCancel::Cancelled,
+                    CancelInquiry::NothingSent => {
+                        tracing::info!(refund = %refund.id, code = refusal.code, "the PSP refused a repeated cancellation it never executed");
+                        CardCancel::Refused(refusal.reason.as_str())
+                    }
+                    CancelInquiry::Unclear => CardCancel::Unknown,
+                }
             }
             CancelOutcome::Refused(refusal) => {
                 tracing::info!(refund = %refund.id, code = refusal.code, message = refusal.message, "the PSP refused a card cancellation");
@@ -558,49 +569,58 @@ impl Payments {
         })
     }
 
-    /// Decides a repeated cancellation the PSP refused as not cancelable, from what the PSP
-    /// has cancelled of the payment against what our refunds account for. The PSP cancels no
-    /// card money but ours, so what it cancelled beyond our cancelled refunds was sent by a
-    /// refund still in flight: exactly this refund's card part, with no other refund of the
-    /// order in flight, means its first send went through; nothing beyond means it never did
-    /// and the refusal stands; anything else cannot be told apart and stays unknown (logged
-    /// for an operator) rather than risk giving back twice or not at all.
+    /// What the PSP has cancelled for this refund, from what it cancelled of the payment
+    /// against what our refunds account for. The PSP cancels no card money but ours, so what it
+    /// cancelled beyond our `cancelled` refunds was sent by refunds in flight: nothing beyond
+    /// means this refund never reached it; exactly this refund's card part, with no other
+    /// refund of the order in flight, means it went through; anything else cannot be told
+    /// apart and stays unclear (logged for an operator) rather than risk giving back twice or
+    /// not at all. Our side is read before and after the PSP's, and must not move between.
     async fn inquire_cancel(
         &self,
         order: &Order,
         refund: &Refund,
-        refused: &'static str,
-    ) -> Result<CardCancel, PaymentError> {
-        let order_id = crate::executor::psp_order_id(order)?;
-        let record = match self.inner.psp.payment_by_order(&order_id).await {
+    ) -> Result<CancelInquiry, PaymentError> {
+        let db = &self.inner.db;
+        let before = refund_store::card_accounted(db, &order.id, &refund.id).await?;
+        let lookup = self
+            .inner
+            .psp
+            .payment_by_order(&crate::executor::psp_order_id(order)?)
+            .await;
+        let after = refund_store::card_accounted(db, &order.id, &refund.id).await?;
+        let record = match lookup {
             Ok(PaymentLookup::Found(record)) => record,
             Ok(PaymentLookup::NotFound) => {
                 tracing::error!(refund = %refund.id, "the PSP has no payment for a refunded order");
-                return Ok(CardCancel::Unknown);
+                return Ok(CancelInquiry::Unclear);
             }
             Err(error) => {
                 tracing::info!(refund = %refund.id, %error, "the PSP could not be asked about a cancellation");
-                return Ok(CardCancel::Unknown);
+                return Ok(CancelInquiry::Unclear);
             }
         };
-        let accounted = refund_store::card_accounted(&self.inner.db, &order.id, &refund.id).await?;
+        if before != after {
+            return Ok(CancelInquiry::Unclear);
+        }
+        if order.psp_payment_key.as_deref() != Some(record.payment_key.as_str()) {
+            tracing::error!(refund = %refund.id, "the PSP answered with another payment than the order's");
+            return Ok(CancelInquiry::Unclear);
+        }
         let unaccounted = record
             .total_amount
             .checked_sub(record.balance_amount)
-            .and_then(|cancelled| cancelled.checked_sub(accounted.cancelled))
+            .and_then(|cancelled| cancelled.checked_sub(after.cancelled))
             .ok_or(PaymentError::AmountOutOfRange)?;
         Ok(match unaccounted {
-            0 => {
-                tracing::info!(refund = %refund.id, "the PSP refused a repeated cancellation it never executed");
-                CardCancel::Refused(refused)
-            }
-            n if n == refund.split.card && !accounted.others_in_flight => {
-                tracing::info!(refund = %refund.id, "a repeated cancellation was refused, but its first send had gone through");
-                CardCancel::Cancelled
+            0 => CancelInquiry::NothingSent,
+            n if n == refund.split.card && !after.others_in_flight => {
+                tracing::info!(refund = %refund.id, "the PSP shows a cancellation sent before as executed");
+                CancelInquiry::Cancelled
             }
             n => {
                 tracing::error!(refund = %refund.id, unaccounted = n, card = refund.split.card, "the PSP's cancellations do not match the refunds; the refund waits for an operator");
-                CardCancel::Unknown
+                CancelInquiry::Unclear
             }
         })
     }
@@ -705,6 +725,29 @@ impl Payments {
             .await?
             .ok_or_else(|| PaymentError::Internal(format!("refund {} has no order", refund.id)))
     }
+}
+
+/// The PSP request that cancels a refund's card part, under the refund's id.
+fn cancel_request(order: &Order, refund: &Refund) -> Result<CancelRequest, PaymentError> {
+    let internal = |what: &str| {
+        PaymentError::Internal(format!("refund {}: the {what} does not parse", refund.id))
+    };
+    let payment_key = order
+        .psp_payment_key
+        .as_deref()
+        .and_then(|key| PaymentKey::parse(key).ok())
+        .ok_or_else(|| internal("order's payment key"))?;
+    let reason = if refund.reason.is_empty() {
+        CANCEL_REASON_DEFAULT.to_owned()
+    } else {
+        refund.reason.clone()
+    };
+    Ok(CancelRequest {
+        payment_key,
+        cancel_id: CancelId::parse(refund.id.as_str()).map_err(|_| internal("refund id"))?,
+        amount: CardAmount::new(refund.split.card).map_err(|_| internal("card part"))?,
+        reason,
+    })
 }
 
 /// Checks what needs no state: a positive amount, a key of printable ASCII (every

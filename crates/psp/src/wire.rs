@@ -166,13 +166,12 @@ pub const CARD_DECLINED: &[&str] = &[
 /// Requests refused for their content; nothing was done.
 pub const INVALID_REQUEST: &[&str] = &[
     "INVALID_REQUEST",
-    "INVALID_API_KEY",
     "NOT_SUPPORTED_METHOD",
     "FORBIDDEN_REQUEST",
 ];
 
 /// Credentials refused.
-pub const UNAUTHORIZED: &[&str] = &["UNAUTHORIZED_KEY"];
+pub const UNAUTHORIZED: &[&str] = &["UNAUTHORIZED_KEY", "INVALID_API_KEY"];
 
 /// Nothing under that key.
 pub const NOT_FOUND: &[&str] = &[

@@ -15,8 +15,8 @@
 //! A cancellation whose reason starts with `test:timeout` or `test:lost_reply` behaves the same
 //! way, so refunds can be tested against both faults; one whose reason starts with
 //! `test:refuse` is refused with 403 `NOT_CANCELABLE_PAYMENT` and cancels nothing. Requests
-//! with an `Idempotency-Key` are answered once and replayed after: the same key with the same
-//! body gets the stored reply (at once: only the reply of the exchange that executed is lost),
+//! with an `Idempotency-Key` are answered once (refusals included) and replayed after: the
+//! same key with the same body gets the stored reply (at once: only the reply of the exchange that executed is lost),
 //! with another body 422 `INVALID_IDEMPOTENCY_KEY`. Like Toss Payments, the sandbox keeps a
 //! key for 15 days ([`IDEMPOTENCY_TTL_DEFAULT`], configurable); a key older than that is
 //! treated as new. A charge under an order id that was already
@@ -615,7 +615,24 @@ async fn cancel_once(
             return Ok(reply);
         }
     }
-    let Some(payment) = store::payment_for_update(&mut tx, payment_key).await? else {
+    // Every answer, refusals included, is the key's answer from now on.
+    let reply = cancel_or_refuse(&mut tx, payment_key, request, behaviour, now).await?;
+    if let Some(key) = key {
+        store::store_reply(&mut tx, key, reply.status.as_u16(), &reply.body, now).await?;
+    }
+    tx.commit().await?;
+    Ok(reply)
+}
+
+/// Cancels (part of) a payment inside the caller's write transaction, or says why not.
+async fn cancel_or_refuse(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    payment_key: &str,
+    request: &wire::CancelBody,
+    behaviour: Behaviour,
+    now: i64,
+) -> Result<Reply, sqlx::Error> {
+    let Some(payment) = store::payment_for_update(tx, payment_key).await? else {
         return Ok(Reply::error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND_PAYMENT",
@@ -630,12 +647,7 @@ async fn cancel_once(
         ));
     }
     if let Behaviour::Decline(code, message) = behaviour {
-        let reply = Reply::error(StatusCode::FORBIDDEN, code, message);
-        if let Some(key) = key {
-            store::store_reply(&mut tx, key, reply.status.as_u16(), &reply.body, now).await?;
-        }
-        tx.commit().await?;
-        return Ok(reply);
+        return Ok(Reply::error(StatusCode::FORBIDDEN, code, message));
     }
     let amount = request.cancel_amount.unwrap_or(payment.balance_amount);
     if amount > payment.balance_amount {
@@ -647,7 +659,7 @@ async fn cancel_once(
     }
     let transaction_key = random_key("ttx_");
     let status = store::insert_cancel(
-        &mut tx,
+        tx,
         &NewCancel {
             payment: &payment,
             transaction_key: &transaction_key,
@@ -657,19 +669,17 @@ async fn cancel_once(
         },
     )
     .await?;
-    let cancels = store::cancels_in(&mut tx, payment_key).await?;
+    let cancels = store::cancels_in(tx, payment_key).await?;
     let updated = PaymentRow {
         balance_amount: payment.balance_amount - amount,
         status: status.to_owned(),
         last_transaction_key: transaction_key,
         ..payment
     };
-    let reply = Reply::json(StatusCode::OK, &payment_json(&updated, &cancels));
-    if let Some(key) = key {
-        store::store_reply(&mut tx, key, reply.status.as_u16(), &reply.body, now).await?;
-    }
-    tx.commit().await?;
-    Ok(reply)
+    Ok(Reply::json(
+        StatusCode::OK,
+        &payment_json(&updated, &cancels),
+    ))
 }
 
 async fn by_order(
