@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bank_accounts::BankAccountError;
 use item_lock::ItemLockError;
+use jobs::JobError;
 use ledger::LedgerError;
 use membership::MemberError;
 use merchants::MerchantError;
@@ -103,6 +104,9 @@ pub enum ApiError {
     /// The payments service refused the checkout or could not finish it.
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// The job queue refused an operator's request or could not be reached.
+    #[error(transparent)]
+    Job(#[from] JobError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -168,6 +172,7 @@ impl ApiError {
             ApiError::Webhook(error) => webhook_status(error),
             ApiError::Merchant(error) => merchant_status(error),
             ApiError::Payment(error) => payment_status(error),
+            ApiError::Job(error) => job_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -203,6 +208,8 @@ impl ApiError {
             ApiError::Payment(PaymentError::Storage(_)) => "storage_unavailable",
             ApiError::Payment(PaymentError::Internal(_)) => "internal_error",
             ApiError::Payment(error) => error.code(),
+            ApiError::Job(JobError::Internal(_)) => "internal_error",
+            ApiError::Job(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -259,6 +266,7 @@ impl ApiError {
                 ),
             )
             | ApiError::Webhook(WebhookError::Storage(_))
+            | ApiError::Job(JobError::Storage(_))
             | ApiError::Merchant(
                 MerchantError::Storage(_) | MerchantError::Ledger(LedgerError::Storage(_)),
             ) => "the database is unavailable; retry later".to_owned(),
@@ -288,6 +296,7 @@ impl ApiError {
                 | WebhookError::Internal(_)
                 | WebhookError::EventConflict { .. },
             )
+            | ApiError::Job(JobError::Internal(_))
             | ApiError::Merchant(MerchantError::Internal(_) | MerchantError::Keys(_)) => {
                 "an internal error occurred".to_owned()
             }
@@ -424,6 +433,17 @@ fn payment_status(error: &PaymentError) -> StatusCode {
         PaymentError::Ledger(error) => ledger_status(error),
         PaymentError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         PaymentError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Maps every job queue error to a status.
+fn job_status(error: &JobError) -> StatusCode {
+    match error {
+        JobError::NotFound(_) => StatusCode::NOT_FOUND,
+        JobError::NotDead { .. } => StatusCode::CONFLICT,
+        JobError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        JobError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        JobError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -19,6 +19,7 @@ mod extract;
 mod health;
 pub mod idempotency;
 mod items;
+mod jobs;
 mod ledger;
 mod members;
 mod merchants;
@@ -146,6 +147,8 @@ pub struct AppState {
     pub(crate) points: Points,
     /// Checkout payments: charges the buyer's points, wallet and card through `psp`.
     pub(crate) payments: Payments,
+    /// The durable job queue, for operators (dead letters) and for producers.
+    pub(crate) jobs: ::jobs::Jobs,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -216,6 +219,7 @@ impl AppState {
                 ..config.payments
             },
         );
+        let jobs = ::jobs::Jobs::new(db.clone(), ledger.clock());
         AppState {
             ledger,
             members,
@@ -226,6 +230,7 @@ impl AppState {
             merchants,
             points,
             payments,
+            jobs,
             db,
             metrics,
             config,
@@ -269,6 +274,11 @@ impl AppState {
         &self.payments
     }
 
+    /// The job queue, for producers outside a transaction.
+    pub fn jobs(&self) -> &::jobs::Jobs {
+        &self.jobs
+    }
+
     /// The state as placed in request extensions by [`router`]. Layers that are built before
     /// any state exists (so that [`openapi`] can build the very same routes without a
     /// database) reach it this way.
@@ -307,6 +317,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(merchants::routes())
         .merge(payments::routes())
+        .merge(jobs::routes())
         .merge(api_keys::routes())
 }
 

@@ -7,6 +7,21 @@
 /// The ULID crate, for the expansions of [`ulid_id!`] in crates that do not depend on it.
 pub use ulid;
 
+use std::sync::Mutex;
+
+/// One generator for the process, so that ids minted in the same millisecond still sort in the
+/// order they were made: listings ordered by id ("oldest first") keep their promise.
+static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+
+/// A ULID greater than every other this process minted (a random one should the 80 random
+/// bits of one millisecond ever run out).
+pub fn next_ulid() -> ulid::Ulid {
+    let mut generator = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+}
+
 /// Declares an id newtype whose only valid form is `prefix` + a canonical (upper-case) ULID:
 /// `generate`, `parse` (canonical form only), `as_str`, `Display`, and `from_stored` for
 /// values read back from a row the crate wrote.
@@ -23,7 +38,7 @@ macro_rules! ulid_id {
 
             /// A new id for the current instant.
             pub fn generate() -> $name {
-                $name(format!("{}{}", $prefix, $crate::ulid::Ulid::new()))
+                $name(format!("{}{}", $prefix, $crate::next_ulid()))
             }
 
             /// Accepts only the canonical form: the prefix and 26 upper-case Crockford base32
@@ -73,5 +88,11 @@ mod tests {
         assert_eq!(TestId::parse("tst_nope"), None);
         assert_eq!(TestId::parse(&id.as_str().replace("tst_", "usr_")), None);
         assert_eq!(TestId::from_stored(id.to_string()), id);
+    }
+
+    #[test]
+    fn ids_sort_in_the_order_they_were_made_even_within_a_millisecond() {
+        let ids: Vec<TestId> = (0..1_000).map(|_| TestId::generate()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
     }
 }

@@ -167,6 +167,10 @@ pub struct ServeArgs {
     /// takes it over, in seconds (1 to 3600).
     #[arg(long, env = "MYPAY_PAYMENTS_RESUME_AFTER_S", default_value_t = 15)]
     pub payments_resume_after_s: u64,
+    /// A schedule for periodic work, NAME=CRON (five fields, read in KST) or NAME=off; repeat
+    /// for more. Names and defaults: ledger-check="0 3 * * *".
+    #[arg(long = "schedule", value_name = "NAME=CRON")]
+    pub schedules: Vec<String>,
 }
 
 /// Where a unique item is locked while its first buyer pays, and for how long.

@@ -1,5 +1,6 @@
 //! `mypay`: the payments platform in one binary.
 
+mod background;
 mod bench;
 mod cli;
 mod sandbox_bank;

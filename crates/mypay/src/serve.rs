@@ -96,6 +96,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(key) = &args.admin_api_key {
         check_admin_key(key)?;
     }
+    let schedules = crate::background::schedules(&args.schedules)?;
     let db = open(&args.database).await?;
     let configured = args.admin_api_key.map(api::Secret::new);
     if let Some(created) = api::ensure_admin_key(&db, configured.as_ref()).await? {
@@ -154,6 +155,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let webhook_worker = tokio::spawn(deliver_webhooks(state.webhooks().clone()));
     let resumer = tokio::spawn(resume_payments(state.payments().clone()));
     let escrow_timer = tokio::spawn(confirm_due_escrows(state.payments().clone()));
+    let clock = ledger.clock();
+    let job_runner = jobs::JobRunner::new(
+        db.clone(),
+        clock.clone(),
+        crate::background::registry(&db),
+        jobs::RunnerConfig::default(),
+    );
+    let job_worker = tokio::spawn(job_runner.run(std::future::pending()));
+    let scheduler = jobs::Scheduler::new(db.clone(), clock, schedules);
+    let schedule_ticker = tokio::spawn(scheduler.run(std::future::pending()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -177,6 +188,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     webhook_worker.abort();
     resumer.abort();
     escrow_timer.abort();
+    // A job cut short here is due again when its claim ends: handlers run at least once.
+    job_worker.abort();
+    schedule_ticker.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {

@@ -42,6 +42,8 @@ pub struct TestApp {
     pub psp_dir: tempfile::TempDir,
     /// The payments service the server runs, to call resumer passes directly.
     pub payments: payments::Payments,
+    /// The server's job queue, to enqueue jobs and read them directly.
+    pub jobs: jobs::Jobs,
 }
 
 /// How long the test sandbox PSP withholds the replies of its `timeout` and `lost_reply`
@@ -123,6 +125,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
     let wallets = state.wallets().clone();
     let webhooks = state.webhooks().clone();
     let payments = state.payments().clone();
+    let jobs = state.jobs().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -147,6 +150,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         psp_address,
         psp_dir,
         payments,
+        jobs,
     }
 }
 

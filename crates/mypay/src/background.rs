@@ -1,0 +1,104 @@
+//! The background jobs `mypay serve` runs: the handler of each job kind, and the cron
+//! schedules that enqueue the periodic ones. This is where services meet the job runner, so
+//! that neither knows the other.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::bail;
+use async_trait::async_trait;
+use jobs::{Job, JobFailure, JobHandler, Registry, RetryPolicy, Schedule};
+use storage::Db;
+
+/// The daily check of the ledger's invariants.
+pub const LEDGER_CHECK: &str = "ledger.check";
+
+/// Every schedule `serve` knows: its name, the job kind it enqueues, and its default cron
+/// expression (KST).
+const SCHEDULES: &[(&str, &str, &str)] = &[("ledger-check", LEDGER_CHECK, "0 3 * * *")];
+
+/// Attempts a scheduled job gets before it is a dead letter.
+const SCHEDULED_ATTEMPTS: i64 = 5;
+
+/// The handlers of every job kind.
+pub fn registry(db: &Db) -> Registry {
+    let mut registry = Registry::new();
+    registry.register(
+        LEDGER_CHECK,
+        Arc::new(LedgerCheck { db: db.clone() }),
+        RetryPolicy::default(),
+    );
+    registry
+}
+
+/// The schedules to run: the defaults, changed or turned off by `--schedule NAME=CRON|off`.
+pub fn schedules(overrides: &[String]) -> anyhow::Result<Vec<Schedule>> {
+    let mut chosen: BTreeMap<&str, Option<String>> = SCHEDULES
+        .iter()
+        .map(|(name, _, cron)| (*name, Some((*cron).to_owned())))
+        .collect();
+    for flag in overrides {
+        let Some((name, expression)) = flag.split_once('=') else {
+            bail!("--schedule {flag:?}: expected NAME=CRON or NAME=off");
+        };
+        let Some(slot) = chosen.get_mut(name.trim()) else {
+            let known: Vec<&str> = SCHEDULES.iter().map(|(name, _, _)| *name).collect();
+            bail!(
+                "--schedule {flag:?}: unknown schedule (known: {})",
+                known.join(", ")
+            );
+        };
+        let expression = expression.trim();
+        *slot = (expression != "off").then(|| expression.to_owned());
+    }
+    let mut schedules = Vec::new();
+    for (name, kind, _) in SCHEDULES {
+        if let Some(Some(expression)) = chosen.get(name) {
+            schedules.push(Schedule::parse(name, expression, kind, SCHEDULED_ATTEMPTS)?);
+        }
+    }
+    Ok(schedules)
+}
+
+/// Checks every ledger invariant (balanced transactions, stored balances equal to their
+/// postings, guarded accounts never negative, …). A broken invariant is not a failure of the
+/// job, which did its work: it is reported as an error log line and the
+/// `mypay_ledger_invariants_ok` gauge (0), for alerting.
+struct LedgerCheck {
+    db: Db,
+}
+
+#[async_trait]
+impl JobHandler for LedgerCheck {
+    async fn run(&self, job: &Job) -> Result<(), JobFailure> {
+        let report = ledger::check(&self.db)
+            .await
+            .map_err(|error| JobFailure::Retry(format!("the ledger could not be read: {error}")))?;
+        let ok = report.is_ok();
+        metrics::gauge!("mypay_ledger_invariants_ok").set(if ok { 1.0 } else { 0.0 });
+        if ok {
+            tracing::info!(job = %job.id, "ledger invariants hold");
+        } else {
+            tracing::error!(job = %job.id, report = %report, "ledger invariants are broken");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_default_and_can_be_changed_or_turned_off() {
+        let defaults = schedules(&[]).unwrap();
+        assert_eq!(defaults.len(), 1);
+        assert_eq!(defaults[0].expression, "0 3 * * *");
+        let changed = schedules(&["ledger-check=*/5 * * * *".into()]).unwrap();
+        assert_eq!(changed[0].expression, "*/5 * * * *");
+        assert!(schedules(&["ledger-check=off".into()]).unwrap().is_empty());
+        assert!(schedules(&["nightly=0 1 * * *".into()]).is_err());
+        assert!(schedules(&["ledger-check=whenever".into()]).is_err());
+        assert!(schedules(&["ledger-check".into()]).is_err());
+    }
+}
