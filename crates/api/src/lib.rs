@@ -28,6 +28,7 @@ mod openapi;
 mod pagination;
 mod payments;
 mod request_id;
+mod settlements;
 mod time;
 mod wallets;
 mod webhooks;
@@ -37,6 +38,7 @@ use std::sync::Arc;
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use ::merchants::Merchants;
 use ::payments::{PaymentServices, Payments, PaymentsConfig};
+use ::settlement::{SettlementConfig, Settlements};
 use ::webhooks::{WebhookConfig, Webhooks};
 use axum::http::Request;
 use axum::{Extension, Router};
@@ -86,6 +88,8 @@ pub struct ApiConfig {
     /// When the payments resumer takes over unfinished orders, and how long an unknown card
     /// charge may be sent again.
     pub payments: PaymentsConfig,
+    /// Where settlement runs write their CSV reports (none: served over HTTP only).
+    pub settlement: SettlementConfig,
 }
 
 impl Default for ApiConfig {
@@ -97,6 +101,7 @@ impl Default for ApiConfig {
             wallet: WalletConfig::default(),
             item_locks: ItemLockConfig::default(),
             payments: PaymentsConfig::default(),
+            settlement: SettlementConfig::default(),
         }
     }
 }
@@ -113,6 +118,7 @@ impl ApiConfig {
             wallet: self.wallet,
             item_locks: self.item_locks.bounded(),
             payments: self.payments,
+            settlement: self.settlement,
         }
     }
 }
@@ -146,6 +152,8 @@ pub struct AppState {
     pub(crate) points: Points,
     /// Checkout payments: charges the buyer's points, wallet and card through `psp`.
     pub(crate) payments: Payments,
+    /// Settlement: daily runs paying merchants through the wallet's bank transfer executor.
+    pub(crate) settlements: Settlements,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -216,6 +224,13 @@ impl AppState {
                 ..config.payments
             },
         );
+        let settlements = Settlements::new(
+            db.clone(),
+            ledger.clone(),
+            merchants.clone(),
+            wallets.bank_transfers().clone(),
+            config.settlement.clone(),
+        );
         AppState {
             ledger,
             members,
@@ -226,6 +241,7 @@ impl AppState {
             merchants,
             points,
             payments,
+            settlements,
             db,
             metrics,
             config,
@@ -269,6 +285,12 @@ impl AppState {
         &self.payments
     }
 
+    /// The settlement service: the entry point for a daily schedule (`run_day`) and for the
+    /// resolver of payouts whose outcome was unknown.
+    pub fn settlements(&self) -> &Settlements {
+        &self.settlements
+    }
+
     /// The state as placed in request extensions by [`router`]. Layers that are built before
     /// any state exists (so that [`openapi`] can build the very same routes without a
     /// database) reach it this way.
@@ -307,6 +329,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(merchants::routes())
         .merge(payments::routes())
+        .merge(settlements::routes())
         .merge(api_keys::routes())
 }
 
