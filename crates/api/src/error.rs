@@ -16,6 +16,7 @@ use ledger::LedgerError;
 use membership::MemberError;
 use merchants::MerchantError;
 use serde::Serialize;
+use settlement::SettlementError;
 use utoipa::ToSchema;
 use wallet::bank_transfer::TransferError;
 use wallet::WalletError;
@@ -107,6 +108,9 @@ pub enum ApiError {
     /// The job queue refused an operator's request or could not be reached.
     #[error(transparent)]
     Job(#[from] JobError),
+    /// Settlement refused a run or could not finish it.
+    #[error(transparent)]
+    Settlement(#[from] SettlementError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -173,6 +177,7 @@ impl ApiError {
             ApiError::Merchant(error) => merchant_status(error),
             ApiError::Payment(error) => payment_status(error),
             ApiError::Job(error) => job_status(error),
+            ApiError::Settlement(error) => settlement_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -210,6 +215,8 @@ impl ApiError {
             ApiError::Payment(error) => error.code(),
             ApiError::Job(JobError::Internal(_)) => "internal_error",
             ApiError::Job(error) => error.code(),
+            ApiError::Settlement(SettlementError::Storage(_)) => "storage_unavailable",
+            ApiError::Settlement(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -269,6 +276,11 @@ impl ApiError {
             | ApiError::Job(JobError::Storage(_))
             | ApiError::Merchant(
                 MerchantError::Storage(_) | MerchantError::Ledger(LedgerError::Storage(_)),
+            )
+            | ApiError::Settlement(
+                SettlementError::Storage(_)
+                | SettlementError::Ledger(LedgerError::Storage(_))
+                | SettlementError::Merchant(MerchantError::Storage(_)),
             ) => "the database is unavailable; retry later".to_owned(),
             ApiError::ItemLock(ItemLockError::Unavailable(_))
             | ApiError::Payment(PaymentError::ItemLock(ItemLockError::Unavailable(_))) => {
@@ -297,9 +309,13 @@ impl ApiError {
                 | WebhookError::EventConflict { .. },
             )
             | ApiError::Job(JobError::Internal(_))
-            | ApiError::Merchant(MerchantError::Internal(_) | MerchantError::Keys(_)) => {
-                "an internal error occurred".to_owned()
-            }
+            | ApiError::Merchant(MerchantError::Internal(_) | MerchantError::Keys(_))
+            | ApiError::Settlement(
+                SettlementError::Internal(_)
+                | SettlementError::Transfer(_)
+                | SettlementError::Report(_)
+                | SettlementError::Merchant(MerchantError::Internal(_) | MerchantError::Keys(_)),
+            ) => "an internal error occurred".to_owned(),
             ApiError::Status(status) => {
                 format!(
                     "the request failed: {}",
@@ -543,6 +559,23 @@ fn merchant_status(error: &MerchantError) -> StatusCode {
         }
         MerchantError::Keys(_) | MerchantError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         MerchantError::Ledger(error) => ledger_status(error),
+    }
+}
+
+fn settlement_status(error: &SettlementError) -> StatusCode {
+    match error {
+        SettlementError::DateInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        SettlementError::DayNotOver(_)
+        | SettlementError::DaySuperseded { .. }
+        | SettlementError::RunInProgress
+        | SettlementError::LeaseLost => StatusCode::CONFLICT,
+        SettlementError::RunNotFound(_) => StatusCode::NOT_FOUND,
+        SettlementError::Merchant(error) => merchant_status(error),
+        SettlementError::Ledger(error) => ledger_status(error),
+        SettlementError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SettlementError::Transfer(_)
+        | SettlementError::Report(_)
+        | SettlementError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

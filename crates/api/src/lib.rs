@@ -29,6 +29,7 @@ mod openapi;
 mod pagination;
 mod payments;
 mod request_id;
+mod settlements;
 mod time;
 mod wallets;
 mod webhooks;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use ::merchants::Merchants;
 use ::payments::{PaymentServices, Payments, PaymentsConfig};
+use ::settlement::{SettlementConfig, Settlements};
 use ::webhooks::{WebhookConfig, Webhooks};
 use axum::http::Request;
 use axum::{Extension, Router};
@@ -87,6 +89,8 @@ pub struct ApiConfig {
     /// When the payments resumer takes over unfinished orders, and how long an unknown card
     /// charge may be sent again.
     pub payments: PaymentsConfig,
+    /// Where settlement runs write their CSV reports (none: served over HTTP only).
+    pub settlement: SettlementConfig,
 }
 
 impl Default for ApiConfig {
@@ -98,6 +102,7 @@ impl Default for ApiConfig {
             wallet: WalletConfig::default(),
             item_locks: ItemLockConfig::default(),
             payments: PaymentsConfig::default(),
+            settlement: SettlementConfig::default(),
         }
     }
 }
@@ -114,6 +119,7 @@ impl ApiConfig {
             wallet: self.wallet,
             item_locks: self.item_locks.bounded(),
             payments: self.payments,
+            settlement: self.settlement,
         }
     }
 }
@@ -149,6 +155,8 @@ pub struct AppState {
     pub(crate) payments: Payments,
     /// The durable job queue, for operators (dead letters) and for producers.
     pub(crate) jobs: ::jobs::Jobs,
+    /// Settlement: daily runs paying merchants through the wallet's bank transfer executor.
+    pub(crate) settlements: Settlements,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -220,6 +228,13 @@ impl AppState {
             },
         );
         let jobs = ::jobs::Jobs::new(db.clone(), ledger.clock());
+        let settlements = Settlements::new(
+            db.clone(),
+            ledger.clone(),
+            merchants.clone(),
+            wallets.bank_transfers().clone(),
+            config.settlement.clone(),
+        );
         AppState {
             ledger,
             members,
@@ -231,6 +246,7 @@ impl AppState {
             points,
             payments,
             jobs,
+            settlements,
             db,
             metrics,
             config,
@@ -279,6 +295,12 @@ impl AppState {
         &self.jobs
     }
 
+    /// The settlement service: the entry point for a daily schedule (`run_day`) and for the
+    /// resolver of payouts whose outcome was unknown.
+    pub fn settlements(&self) -> &Settlements {
+        &self.settlements
+    }
+
     /// The state as placed in request extensions by [`router`]. Layers that are built before
     /// any state exists (so that [`openapi`] can build the very same routes without a
     /// database) reach it this way.
@@ -318,6 +340,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(merchants::routes())
         .merge(payments::routes())
         .merge(jobs::routes())
+        .merge(settlements::routes())
         .merge(api_keys::routes())
 }
 

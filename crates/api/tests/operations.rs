@@ -229,6 +229,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/payment-orders/{id}/escrow/dispute"),
     ("POST", "/v1/payment-orders/{id}/escrow/resolve"),
     ("POST", "/v1/payment-orders/{id}/escrow/cancel"),
+    ("POST", "/v1/settlements/runs"),
+    ("GET", "/v1/settlements/runs/{date}"),
+    ("GET", "/v1/settlements/runs/{date}/report.csv"),
+    ("GET", "/v1/merchants/{merchant_id}/settlements"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

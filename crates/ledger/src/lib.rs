@@ -52,6 +52,13 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// The debits and credits an account saw over a time range, each a positive sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flows {
+    pub debits: Money,
+    pub credits: Money,
+}
+
 /// A write's result, and whether it was already stored by an earlier submission of the same
 /// id and content (a replay changes nothing).
 #[derive(Debug, Clone, PartialEq)]
@@ -289,6 +296,40 @@ impl Ledger {
             .await?
             .unwrap_or(0);
         Ok(Money::from_minor(minor, account.currency))
+    }
+
+    /// What an account received and gave in `[from, to)` (posting times, microseconds), as
+    /// positive sums of its debits and credits, leaving out transactions whose id starts with
+    /// `excluded_prefix` (a service's own bookings, such as settlement's `stl_` transactions,
+    /// when it measures everything else). The prefix must be non-empty.
+    pub async fn flows(
+        &self,
+        id: &str,
+        from: Micros,
+        to: Micros,
+        excluded_prefix: &str,
+    ) -> Result<Flows, LedgerError> {
+        if excluded_prefix.is_empty() {
+            return Err(LedgerError::InvalidField {
+                field: "excluded_prefix",
+                reason: "must not be empty",
+            });
+        }
+        let account = self.account(id).await?;
+        let mut conn = self.db.pool().acquire().await?;
+        let (debits, credits) = store::flows_between(
+            &mut conn,
+            self.db.backend(),
+            &account.id,
+            from,
+            to,
+            excluded_prefix,
+        )
+        .await?;
+        Ok(Flows {
+            debits: Money::from_minor(debits, account.currency),
+            credits: Money::from_minor(credits, account.currency),
+        })
     }
 
     /// An account's postings, newest first, each with the balance right after it. The cursor

@@ -843,6 +843,38 @@ pub(crate) async fn balance_after_at(
         .transpose()
 }
 
+/// The sums of an account's debit and credit postings (both positive) posted in `[from, to)`,
+/// leaving out the transactions whose id starts with `excluded_prefix`. The prefix is compared
+/// with `substr`, for the reason [`accounts_by_code_prefix`] gives. The time range uses the
+/// index on `(account_id, posted_at)`.
+pub(crate) async fn flows_between(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    account_id: &AccountId,
+    from: Micros,
+    to: Micros,
+    excluded_prefix: &str,
+) -> Result<(i64, i64), sqlx::Error> {
+    let mut b = SqlBuilder::new(
+        backend,
+        "SELECT CAST(COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0) AS BIGINT) \
+         AS debits, CAST(COALESCE(SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END), 0) AS \
+         BIGINT) AS credits FROM ledger_postings WHERE account_id = ",
+    );
+    b.bind(account_id.to_string())
+        .push(" AND posted_at >= ")
+        .bind(from)
+        .push(" AND posted_at < ")
+        .bind(to)
+        .push(" AND substr(transaction_id, 1, length(")
+        .bind(excluded_prefix.to_owned())
+        .push(")) <> ")
+        .bind(excluded_prefix.to_owned());
+    let rows = fetch_all_prepared(conn, b).await?;
+    let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    Ok((row.try_get("debits")?, row.try_get("credits")?))
+}
+
 /// An account's postings, newest first, before sequence `before` (exclusive).
 pub(crate) async fn history(
     conn: &mut AnyConnection,

@@ -8,24 +8,40 @@ use std::sync::Arc;
 use anyhow::bail;
 use async_trait::async_trait;
 use jobs::{Job, JobFailure, JobHandler, Registry, RetryPolicy, Schedule};
+use settlement::{SettlementDate, SettlementError, Settlements};
 use storage::Db;
 
 /// The daily check of the ledger's invariants.
 pub const LEDGER_CHECK: &str = "ledger.check";
+/// The settlement of the business day before the slot's (KST).
+pub const SETTLEMENT_RUN_DAY: &str = "settlement.run_day";
 
 /// Every schedule `serve` knows: its name, the job kind it enqueues, and its default cron
-/// expression (KST).
-const SCHEDULES: &[(&str, &str, &str)] = &[("ledger-check", LEDGER_CHECK, "0 3 * * *")];
+/// expression (KST). Settlement runs at 02:00, once the day's late webhooks and resumers have
+/// had two hours to finish its orders.
+const SCHEDULES: &[(&str, &str, &str)] = &[
+    ("settlement", SETTLEMENT_RUN_DAY, "0 2 * * *"),
+    ("ledger-check", LEDGER_CHECK, "0 3 * * *"),
+];
+/// A day in microseconds: KST has no daylight saving, so the day before a slot is a day back.
+const DAY_US: i64 = 24 * 3_600 * 1_000_000;
 
 /// Attempts a scheduled job gets before it is a dead letter.
 const SCHEDULED_ATTEMPTS: i64 = 5;
 
 /// The handlers of every job kind.
-pub fn registry(db: &Db) -> Registry {
+pub fn registry(db: &Db, settlements: &Settlements) -> Registry {
     let mut registry = Registry::new();
     registry.register(
         LEDGER_CHECK,
         Arc::new(LedgerCheck { db: db.clone() }),
+        RetryPolicy::default(),
+    );
+    registry.register(
+        SETTLEMENT_RUN_DAY,
+        Arc::new(SettleDay {
+            settlements: settlements.clone(),
+        }),
         RetryPolicy::default(),
     );
     registry
@@ -60,6 +76,34 @@ pub fn schedules(overrides: &[String]) -> anyhow::Result<Vec<Schedule>> {
     Ok(schedules)
 }
 
+/// Settles the KST business day before the job's slot (`Settlements::run_day`, idempotent: a
+/// run that repeats a settled day changes nothing). Payouts whose outcome is unknown are left to
+/// the settlement resolver; a day that a later one superseded cannot be settled and is a dead
+/// letter at once, for an operator to read.
+struct SettleDay {
+    settlements: Settlements,
+}
+
+#[async_trait]
+impl JobHandler for SettleDay {
+    async fn run(&self, job: &Job) -> Result<(), JobFailure> {
+        let slot = job.payload["slot"]
+            .as_i64()
+            .ok_or_else(|| JobFailure::Fatal("the payload names no slot".into()))?;
+        let date = SettlementDate::of_instant(slot.saturating_sub(DAY_US));
+        match self.settlements.run_day(date, &|_| {}).await {
+            Ok(day) => {
+                tracing::info!(job = %job.id, date = %date, state = day.run.state.as_str(), "settlement day run");
+                Ok(())
+            }
+            Err(
+                error @ (SettlementError::DaySuperseded { .. } | SettlementError::DateInvalid(_)),
+            ) => Err(JobFailure::Fatal(error.to_string())),
+            Err(error) => Err(JobFailure::Retry(error.to_string())),
+        }
+    }
+}
+
 /// Checks every ledger invariant (balanced transactions, stored balances equal to their
 /// postings, guarded accounts never negative, …). A broken invariant is not a failure of the
 /// job, which did its work: it is reported as an error log line and the
@@ -92,11 +136,18 @@ mod tests {
     #[test]
     fn schedules_default_and_can_be_changed_or_turned_off() {
         let defaults = schedules(&[]).unwrap();
-        assert_eq!(defaults.len(), 1);
-        assert_eq!(defaults[0].expression, "0 3 * * *");
+        let names: Vec<(&str, &str)> = defaults
+            .iter()
+            .map(|s| (s.name.as_str(), s.expression.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("settlement", "0 2 * * *"), ("ledger-check", "0 3 * * *")]
+        );
         let changed = schedules(&["ledger-check=*/5 * * * *".into()]).unwrap();
-        assert_eq!(changed[0].expression, "*/5 * * * *");
-        assert!(schedules(&["ledger-check=off".into()]).unwrap().is_empty());
+        assert_eq!(changed[1].expression, "*/5 * * * *");
+        let off = schedules(&["ledger-check=off".into(), "settlement=off".into()]).unwrap();
+        assert!(off.is_empty());
         assert!(schedules(&["nightly=0 1 * * *".into()]).is_err());
         assert!(schedules(&["ledger-check=whenever".into()]).is_err());
         assert!(schedules(&["ledger-check".into()]).is_err());

@@ -33,6 +33,11 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Verify the ledger's invariants; exits non-zero with a report when one fails.
     Check(DatabaseArgs),
+    /// Settle every merchant for one KST business date (payable at the cutoff less fees, paid
+    /// to each settlement account) and write the day's CSV report; running a day again
+    /// changes nothing. Uses the same bank configuration as `serve`.
+    // Boxed: its flags make it larger than the other variants.
+    Settle(Box<SettleArgs>),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -163,6 +168,10 @@ pub struct ServeArgs {
     pub item_locks: ItemLockArgs,
     #[command(flatten)]
     pub psp: PspArgs,
+    /// The directory settlement runs write `settlement-YYYY-MM-DD.csv` into (the reports are
+    /// served over HTTP in any case).
+    #[arg(long, env = "MYPAY_SETTLEMENT_REPORT_DIR", default_value = SETTLEMENT_REPORT_DIR_DEFAULT)]
+    pub settlement_report_dir: std::path::PathBuf,
     /// How long an unfinished payment order is left to its own request before the resumer
     /// takes it over, in seconds (1 to 3600).
     #[arg(long, env = "MYPAY_PAYMENTS_RESUME_AFTER_S", default_value_t = 15)]
@@ -171,6 +180,28 @@ pub struct ServeArgs {
     /// for more. Names and defaults: ledger-check="0 3 * * *".
     #[arg(long = "schedule", value_name = "NAME=CRON")]
     pub schedules: Vec<String>,
+}
+
+/// Where settlement reports go unless configured.
+pub const SETTLEMENT_REPORT_DIR_DEFAULT: &str = "./mypay-data/settlements";
+
+/// `mypay settle`: the day, the database, the report directory, and the bank and account keys
+/// exactly as `serve` takes them (the in-process sandbox bank by default).
+#[derive(Debug, Args)]
+pub struct SettleArgs {
+    /// The KST business date to settle, `YYYY-MM-DD`; its cutoff (the next day's 00:00 KST)
+    /// must have passed.
+    #[arg(long)]
+    pub date: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The directory the day's `settlement-YYYY-MM-DD.csv` is written into.
+    #[arg(long, env = "MYPAY_SETTLEMENT_REPORT_DIR", default_value = SETTLEMENT_REPORT_DIR_DEFAULT)]
+    pub report_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub bank: BankArgs,
+    #[command(flatten)]
+    pub account_keys: AccountKeyArgs,
 }
 
 /// Where a unique item is locked while its first buyer pays, and for how long.

@@ -6,6 +6,7 @@ mod cli;
 mod sandbox_bank;
 mod sandbox_psp;
 mod serve;
+mod settle;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::serve(*args).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Check(args) => serve::check(args).await,
+            Command::Settle(args) => settle::settle(*args).await,
             Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
             Command::SandboxBank(args) => sandbox_bank::run(args).await,
             Command::SandboxPsp(args) => sandbox_psp::run(args).await,

@@ -24,6 +24,8 @@ const PAYMENT_RESUME_INTERVAL: Duration = Duration::from_secs(5);
 const ESCROW_DUE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the wallet's resolver finishes movements whose bank outcome was unknown.
 const WALLET_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often settlement payouts whose outcome was unknown are asked after at the bank.
+const SETTLEMENT_RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How often pending holds past their expiry are released.
 const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Holds released per sweep, so one sweep cannot monopolise the writer.
@@ -46,7 +48,7 @@ const WEBHOOK_DELIVERY_INTERVAL: Duration = Duration::from_secs(1);
 const FIRST_KEY_ID: &str = "k1";
 
 /// Connects and applies migrations; every command starts here.
-async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
+pub(crate) async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
     let db = Db::connect(&args.database_url, args.pool_size)
         .await
         .with_context(|| format!("cannot open {}", args.database_url))?;
@@ -138,6 +140,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         wallet: args.wallet.config().map_err(anyhow::Error::msg)?,
         item_locks: item_locks(&args.item_locks, &db, &ledger).await?,
         payments: payments_config(&args.psp, args.payments_resume_after_s),
+        settlement: settlement::SettlementConfig {
+            report_dir: Some(args.settlement_report_dir.clone()),
+        },
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
     let (psp, sandbox_psp) = connect_psp(&args.psp).await?;
@@ -159,12 +164,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let job_runner = jobs::JobRunner::new(
         db.clone(),
         clock.clone(),
-        crate::background::registry(&db),
+        crate::background::registry(&db, state.settlements()),
         jobs::RunnerConfig::default(),
     );
     let job_worker = tokio::spawn(job_runner.run(std::future::pending()));
     let scheduler = jobs::Scheduler::new(db.clone(), clock, schedules);
     let schedule_ticker = tokio::spawn(scheduler.run(std::future::pending()));
+    let settlement_resolver = tokio::spawn(resolve_settlement_payouts(state.settlements().clone()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -191,6 +197,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // A job cut short here is due again when its claim ends: handlers run at least once.
     job_worker.abort();
     schedule_ticker.abort();
+    settlement_resolver.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -205,7 +212,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// The bank gateway: the HTTP adapter pointed at `--bank-url`, or at a sandbox bank started
 /// here on a loopback port. Either way the same adapter speaks to the bank, so the embedded
 /// default exercises the code a real bank connection uses.
-async fn connect_bank(
+pub(crate) async fn connect_bank(
     args: &BankArgs,
 ) -> anyhow::Result<(Arc<dyn BankGateway>, Option<SandboxHandle>)> {
     let master = BankAccount::new(args.bank_master_code, args.bank_master_account.clone());
@@ -388,7 +395,7 @@ async fn settle_pending_deposits(bank_accounts: Arc<BankAccounts>) {
 
 /// The account-number keys: from the flags (both or neither), else from the key file, which is
 /// created with fresh keys on first start.
-fn account_keys(args: &AccountKeyArgs) -> anyhow::Result<AccountKeys> {
+pub(crate) fn account_keys(args: &AccountKeyArgs) -> anyhow::Result<AccountKeys> {
     match (&args.account_keys, &args.account_index_key) {
         (Some(ring), Some(index)) => Ok(AccountKeys::parse(ring.expose(), index.expose())?),
         (Some(_), None) | (None, Some(_)) => anyhow::bail!(
@@ -498,6 +505,27 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         tokio::select! {
             _ = ctrl_c => {},
             _ = terminate => {},
+        }
+    }
+}
+
+/// Finishes settlement payouts whose bank outcome was unknown when their run ended. This is
+/// recovery, not scheduling: which days run, and when, is for the caller of `run_day`.
+async fn resolve_settlement_payouts(settlements: settlement::Settlements) {
+    let start = tokio::time::Instant::now() + SETTLEMENT_RESOLVE_INTERVAL;
+    let mut interval = tokio::time::interval_at(start, SETTLEMENT_RESOLVE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match settlements
+            .resolve_pending(settlement::RESOLVE_BATCH_MAX)
+            .await
+        {
+            Ok(0) => {}
+            Ok(finished) => tracing::info!(finished, "settlement resolver pass"),
+            Err(error) => {
+                tracing::warn!(code = error.code(), %error, "settlement resolver pass failed")
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ use merchants::{MerchantError, MerchantId};
 /// Who may act for a merchant's webhooks: the one place that decides it. Admin and platform
 /// keys act for any merchant; a merchant's own key for its merchant only. Another merchant's
 /// key gets 404 `merchant_not_found`, as an id that names no merchant does; members get 403.
-async fn authorize_merchant(
+pub(crate) async fn authorize_merchant(
     state: &AppState,
     caller: &Caller,
     merchant_id: &str,

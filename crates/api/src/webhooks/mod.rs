@@ -7,6 +7,8 @@
 //! no-store`); it is stored only sealed.
 
 mod handlers;
+
+pub(crate) use handlers::authorize_merchant;
 mod views;
 
 use utoipa_axum::router::OpenApiRouter;

@@ -44,6 +44,8 @@ pub struct TestApp {
     pub payments: payments::Payments,
     /// The server's job queue, to enqueue jobs and read them directly.
     pub jobs: jobs::Jobs,
+    /// The settlement service the server runs, to call resolver passes directly.
+    pub settlements: settlement::Settlements,
 }
 
 /// How long the test sandbox PSP withholds the replies of its `timeout` and `lost_reply`
@@ -126,6 +128,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
     let webhooks = state.webhooks().clone();
     let payments = state.payments().clone();
     let jobs = state.jobs().clone();
+    let settlements = state.settlements().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -151,6 +154,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         psp_dir,
         payments,
         jobs,
+        settlements,
     }
 }
 
@@ -278,6 +282,13 @@ impl TestApp {
     /// sandbox bank held in its name, and creates a key bound to it. Returns (merchant id,
     /// key secret).
     pub async fn merchant(&self, name: &str) -> (String, String) {
+        let merchant = self.merchant_with_account(name).await;
+        (merchant.id, merchant.key)
+    }
+
+    /// Like [`TestApp::merchant`], also returning the settlement account's number (at
+    /// [`MERCHANT_BANK`]), to read what the bank paid into it.
+    pub async fn merchant_with_account(&self, name: &str) -> TestMerchant {
         let number = format!("77{:010}", ulid::Ulid::new().random() % 10_000_000_000);
         self.open_bank_account(MERCHANT_BANK, &number, name).await;
         let (status, merchant) = self
@@ -300,7 +311,11 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{key}");
-        (id, key["secret"].as_str().expect("secret").to_owned())
+        TestMerchant {
+            id,
+            key: key["secret"].as_str().expect("secret").to_owned(),
+            account: number,
+        }
     }
 
     /// Creates an API key of role `admin` or `platform` and returns (id, secret); merchant
@@ -318,6 +333,14 @@ impl TestApp {
             body["secret"].as_str().expect("secret").to_owned(),
         )
     }
+}
+
+/// An onboarded merchant: its id, a key bound to it, and its settlement account's number.
+#[derive(Debug, Clone)]
+pub struct TestMerchant {
+    pub id: String,
+    pub key: String,
+    pub account: String,
 }
 
 /// The password every test member signs up with.
