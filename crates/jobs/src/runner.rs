@@ -210,7 +210,12 @@ impl JobRunner {
                 Ok(Ok(Some(JobState::Dead))) => pass.dead += 1,
                 Ok(Ok(Some(_))) => pass.retried += 1,
                 Ok(Ok(None)) => pass.lost += 1,
-                Ok(Err(error)) => return Err(error),
+                // The other jobs of the batch still finish and record their outcomes; this
+                // one's claim runs out and it is due again.
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "a job's outcome could not be recorded");
+                    pass.lost += 1;
+                }
                 Err(error) => {
                     tracing::error!(%error, "a job attempt task failed");
                     pass.lost += 1;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use async_trait::async_trait;
@@ -28,6 +29,10 @@ const DAY_US: i64 = 24 * 3_600 * 1_000_000;
 
 /// Attempts a scheduled job gets before it is a dead letter.
 const SCHEDULED_ATTEMPTS: i64 = 5;
+/// How long a job may run before its claim ends and another worker may take it: a settlement
+/// day pays every merchant in one run, at up to seconds per bank payout. A worker that dies
+/// leaves its job due again after this long.
+pub const JOB_LEASE: Duration = Duration::from_secs(3_600);
 
 /// The handlers of every job kind.
 pub fn registry(db: &Db, settlements: &Settlements) -> Registry {
@@ -42,7 +47,9 @@ pub fn registry(db: &Db, settlements: &Settlements) -> Registry {
         Arc::new(SettleDay {
             settlements: settlements.clone(),
         }),
-        RetryPolicy::default(),
+        // A run refused because another holds the settlement lease (at most 5 minutes) is
+        // tried again after it.
+        RetryPolicy::fixed(Duration::from_secs(5 * 60)),
     );
     registry
 }
@@ -78,8 +85,8 @@ pub fn schedules(overrides: &[String]) -> anyhow::Result<Vec<Schedule>> {
 
 /// Settles the KST business day before the job's slot (`Settlements::run_day`, idempotent: a
 /// run that repeats a settled day changes nothing). Payouts whose outcome is unknown are left to
-/// the settlement resolver; a day that a later one superseded cannot be settled and is a dead
-/// letter at once, for an operator to read.
+/// the settlement resolver. A day that a later one superseded (after an outage, the later day's
+/// job ran first) has nothing left to do: its sales were settled with that day.
 struct SettleDay {
     settlements: Settlements,
 }
@@ -96,9 +103,13 @@ impl JobHandler for SettleDay {
                 tracing::info!(job = %job.id, date = %date, state = day.run.state.as_str(), "settlement day run");
                 Ok(())
             }
-            Err(
-                error @ (SettlementError::DaySuperseded { .. } | SettlementError::DateInvalid(_)),
-            ) => Err(JobFailure::Fatal(error.to_string())),
+            Err(SettlementError::DaySuperseded { later, .. }) => {
+                tracing::info!(job = %job.id, date = %date, later, "a settlement day was settled with a later one");
+                Ok(())
+            }
+            Err(error @ SettlementError::DateInvalid(_)) => {
+                Err(JobFailure::Fatal(error.to_string()))
+            }
             Err(error) => Err(JobFailure::Retry(error.to_string())),
         }
     }

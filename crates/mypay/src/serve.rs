@@ -165,7 +165,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         db.clone(),
         clock.clone(),
         crate::background::registry(&db, state.settlements()),
-        jobs::RunnerConfig::default(),
+        jobs::RunnerConfig {
+            lease: crate::background::JOB_LEASE,
+            ..jobs::RunnerConfig::default()
+        },
     );
     let job_worker = tokio::spawn(job_runner.run(std::future::pending()));
     let scheduler = jobs::Scheduler::new(db.clone(), clock, schedules);

@@ -320,11 +320,44 @@ impl BankTransfers {
         if transfer.state != TransferState::Pending || transfer.attempts > 0 {
             return self.settle(transfer).await;
         }
+        let Some(transfer) = self.claim_first_send(&transfer).await? else {
+            // Another run sent it meanwhile: resolve what it started.
+            let sent = self.get(&transfer.id).await?;
+            return self.settle(sent).await;
+        };
         let request = build_request(&transfer, order)?;
         self.remember(&transfer.id, request.clone(), transfer.requested_at);
-        let outcome = self.dispatch(&transfer, &request).await?;
+        let outcome = match &request {
+            SentRequest::Collect(request) => self.bank.collect(request).await,
+            SentRequest::Payout(request) => self.bank.payout(request).await,
+        };
         let transfer = self.record(transfer, outcome).await?;
         self.settle(transfer).await
+    }
+
+    /// Counts the first send of a transfer nobody sent yet and stamps its request time now, in
+    /// one conditional update: the time the bank is given, and the resend and never-received
+    /// windows measured from it, start when the request leaves, not when it was prepared (a
+    /// caller may prepare, stop, and send much later). `None` when another run sent it first.
+    async fn claim_first_send(
+        &self,
+        transfer: &BankTransfer,
+    ) -> Result<Option<BankTransfer>, TransferError> {
+        let now = self.ledger.now_micros();
+        let claimed = sqlx::query(
+            "UPDATE bank_transfers SET attempts = 1, requested_at = $1, updated_at = $1 \
+             WHERE id = $2 AND attempts = 0 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(&transfer.id)
+        .execute(self.db.pool())
+        .await?;
+        Ok((claimed.rows_affected() == 1).then(|| BankTransfer {
+            attempts: 1,
+            requested_at: now,
+            updated_at: now,
+            ..transfer.clone()
+        }))
     }
 
     /// One resolution step for a transfer whose outcome is not final: an inquiry, and a resend
