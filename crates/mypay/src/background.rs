@@ -26,13 +26,24 @@ const SCHEDULES: &[(&str, &str, &str)] = &[
 ];
 /// A day in microseconds: KST has no daylight saving, so the day before a slot is a day back.
 const DAY_US: i64 = 24 * 3_600 * 1_000_000;
+/// How long a settlement job waits for another run's lease, in rounds of [`LEASE_WAIT`]
+/// (a minute), before it fails and is retried later.
+const LEASE_WAITS: usize = 30;
+const LEASE_WAIT: Duration = Duration::from_secs(2);
 
 /// Attempts a scheduled job gets before it is a dead letter.
 const SCHEDULED_ATTEMPTS: i64 = 5;
-/// How long a job may run before its claim ends and another worker may take it: a settlement
-/// day pays every merchant in one run, at up to seconds per bank payout. A worker that dies
-/// leaves its job due again after this long.
-pub const JOB_LEASE: Duration = Duration::from_secs(3_600);
+/// How long a job may run before its claim ends and another worker may take it, by default: a
+/// settlement day pays every merchant in one run, at up to seconds per bank payout. A worker
+/// that dies leaves its job due again after this long.
+pub const JOB_LEASE_S_DEFAULT: u64 = 3_600;
+/// The bounds of `--job-lease-s`.
+const JOB_LEASE_S: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+/// The claim a worker takes on a job, from `--job-lease-s`, within its bounds.
+pub fn job_lease(seconds: u64) -> Duration {
+    Duration::from_secs(seconds.clamp(*JOB_LEASE_S.start(), *JOB_LEASE_S.end()))
+}
 
 /// The handlers of every job kind.
 pub fn registry(db: &Db, settlements: &Settlements) -> Registry {
@@ -98,7 +109,17 @@ impl JobHandler for SettleDay {
             .as_i64()
             .ok_or_else(|| JobFailure::Fatal("the payload names no slot".into()))?;
         let date = SettlementDate::of_instant(slot.saturating_sub(DAY_US));
-        match self.settlements.run_day(date, &|_| {}).await {
+        // Slots caught up after an outage run side by side, and one settlement run holds the
+        // lease at a time: wait for it here rather than retrying minutes later.
+        let mut outcome = self.settlements.run_day(date, &|_| {}).await;
+        for _ in 0..LEASE_WAITS {
+            if !matches!(outcome, Err(SettlementError::RunInProgress)) {
+                break;
+            }
+            tokio::time::sleep(LEASE_WAIT).await;
+            outcome = self.settlements.run_day(date, &|_| {}).await;
+        }
+        match outcome {
             Ok(day) => {
                 tracing::info!(job = %job.id, date = %date, state = day.run.state.as_str(), "settlement day run");
                 Ok(())

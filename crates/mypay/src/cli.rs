@@ -180,6 +180,10 @@ pub struct ServeArgs {
     /// for more. Names and defaults: ledger-check="0 3 * * *".
     #[arg(long = "schedule", value_name = "NAME=CRON")]
     pub schedules: Vec<String>,
+    /// How long a worker's claim on a job lasts, in seconds (1 to 86,400): a job whose worker
+    /// died is due again after it; a job that runs longer is cut off and retried.
+    #[arg(long, env = "MYPAY_JOB_LEASE_S", default_value_t = crate::background::JOB_LEASE_S_DEFAULT)]
+    pub job_lease_s: u64,
 }
 
 /// Where settlement reports go unless configured.

@@ -166,7 +166,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         clock.clone(),
         crate::background::registry(&db, state.settlements()),
         jobs::RunnerConfig {
-            lease: crate::background::JOB_LEASE,
+            lease: crate::background::job_lease(args.job_lease_s),
             ..jobs::RunnerConfig::default()
         },
     );
