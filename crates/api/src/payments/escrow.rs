@@ -244,11 +244,8 @@ pub(crate) async fn confirm_escrow(
     let (view, actor) = authorized(&state, &caller, &id).await?;
     let payments = state.payments.clone();
     let order = view.order.id.to_string();
-    // The release runs to its end in a task of its own: a client that goes away must not
-    // stop it between the money and the state (the due pass would finish it, but later).
-    let view = tokio::spawn(async move { payments.escrow_confirm(&order, actor).await })
-        .await
-        .map_err(|error| ApiError::Internal(format!("the escrow task failed: {error}")))??;
+    let view =
+        super::to_the_end(async move { payments.escrow_confirm(&order, actor).await }).await?;
     Ok(Json(view.into()))
 }
 
@@ -354,9 +351,8 @@ pub(crate) async fn cancel_escrow(
     let order = view.order.id.to_string();
     // Like confirming: the refund and the state change run to their end in a task of their own.
     let view =
-        tokio::spawn(async move { payments.escrow_cancel(&order, actor, body.reason).await })
-            .await
-            .map_err(|error| ApiError::Internal(format!("the escrow task failed: {error}")))??;
+        super::to_the_end(async move { payments.escrow_cancel(&order, actor, body.reason).await })
+            .await?;
     let cancelling = view.escrow.closing.is_some();
     let status = if cancelling {
         StatusCode::ACCEPTED

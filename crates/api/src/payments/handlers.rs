@@ -48,12 +48,8 @@ pub(crate) async fn create_payment(
     let request = new_payment(buyer, body)?;
     let payments = state.payments.clone();
     let scope = caller.scope().to_owned();
-    // The checkout runs to its end in a task of its own: a client that goes away must not stop
-    // an order between its card charge and its ledger entry (the resumer would finish it, but
-    // later than need be).
-    let (view, created) = tokio::spawn(async move { payments.pay(&scope, request).await })
-        .await
-        .map_err(|error| ApiError::Internal(format!("the payment task failed: {error}")))??;
+    let (view, created) =
+        super::to_the_end(async move { payments.pay(&scope, request).await }).await?;
     let status = match (view.payment.status, created) {
         (PaymentStatus::Executing, _) => StatusCode::ACCEPTED,
         (_, true) => StatusCode::CREATED,

@@ -16,8 +16,23 @@ use axum::middleware::from_fn;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ApiError;
 use crate::idempotency;
 use crate::AppState;
+
+/// Runs a step that moves money to its end in a task of its own: a client that goes away must
+/// not stop it between two of its writes (between a card charge and its ledger entry, between a
+/// release and the escrow's state). The resumer or the due pass would finish it, but later.
+async fn to_the_end<T, F>(step: F) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = Result<T, ::payments::PaymentError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(step)
+        .await
+        .map_err(|error| ApiError::Internal(format!("the payments task failed: {error}")))?
+        .map_err(ApiError::from)
+}
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let money_moving = OpenApiRouter::new()
