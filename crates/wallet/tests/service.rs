@@ -285,6 +285,70 @@ async fn a_transfer_nobody_can_resend_fails_as_not_received_only_after_the_windo
 }
 
 #[tokio::test]
+async fn a_transfer_sent_long_after_it_was_prepared_is_judged_from_its_send_and_sent_once() {
+    let h = start().await;
+    let amount = TransferAmount::new(5_000).unwrap();
+    let executor = BankTransfers::new(
+        h.db.db.clone(),
+        h.bank.clone(),
+        h.ledger.clone(),
+        BankFees::default(),
+    );
+    let order = || TransferOrder::Payout {
+        to: account("110000000001"),
+        memo: Memo::parse("test").unwrap(),
+        master_memo: Memo::parse("test").unwrap(),
+    };
+    let target = account("110000000001");
+    let prepare = |reference: &'static str| {
+        executor.prepare("test", reference, TransferKind::Payout, amount, &target)
+    };
+    // Prepared, then sent only after the never-received window (a caller stopped between the
+    // two): the request time is the send's, so an early NotFound is no verdict yet.
+    let prepared = prepare("late-1").await.unwrap();
+    h.clock
+        .advance_micros(NOT_RECEIVED_AFTER.as_micros() as i64 + 1);
+    h.sandbox
+        .faults()
+        .replace(vec![
+            FaultRule::next(FaultOp::Payout, FaultKind::Timeout, 1).with_hold_ms(100),
+            FaultRule::next(FaultOp::Result, FaultKind::Error, 4).with_hold_ms(100),
+        ])
+        .unwrap();
+    let sent = executor.send(prepared.clone(), order()).await.unwrap();
+    assert_eq!(sent.state, TransferState::Unknown);
+    assert!(
+        sent.requested_at > prepared.requested_at,
+        "stamped at the send"
+    );
+    let restarted = BankTransfers::new(
+        h.db.db.clone(),
+        h.bank.clone(),
+        h.ledger.clone(),
+        BankFees::default(),
+    );
+    let sent = restarted.resolve(sent).await.unwrap();
+    assert_eq!(
+        sent.state,
+        TransferState::Unknown,
+        "not taken as never received"
+    );
+
+    // Two runs sending one prepared transfer at once: the bank is called once.
+    h.sandbox.faults().replace(Vec::new()).unwrap();
+    let prepared = prepare("twice-1").await.unwrap();
+    let (a, b) = tokio::join!(
+        executor.send(prepared.clone(), order()),
+        executor.send(prepared.clone(), order())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.state, TransferState::Succeeded);
+    assert_eq!(b.state, TransferState::Succeeded);
+    let stored = executor.get(&a.id).await.unwrap();
+    assert_eq!(stored.attempts, 1, "sent once");
+}
+
+#[tokio::test]
 async fn the_resolver_ends_an_operation_abandoned_before_its_transfer() {
     let h = start().await;
     let kim = member(&h).await;
