@@ -15,6 +15,7 @@ use jobs::JobError;
 use ledger::LedgerError;
 use membership::MemberError;
 use merchants::MerchantError;
+use remittance::RemittanceError;
 use serde::Serialize;
 use settlement::SettlementError;
 use utoipa::ToSchema;
@@ -111,6 +112,9 @@ pub enum ApiError {
     /// Settlement refused a run or could not finish it.
     #[error(transparent)]
     Settlement(#[from] SettlementError),
+    /// Business remittance refused a request or could not serve it.
+    #[error(transparent)]
+    Remittance(#[from] RemittanceError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -178,6 +182,7 @@ impl ApiError {
             ApiError::Payment(error) => payment_status(error),
             ApiError::Job(error) => job_status(error),
             ApiError::Settlement(error) => settlement_status(error),
+            ApiError::Remittance(error) => remittance_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -217,6 +222,7 @@ impl ApiError {
             ApiError::Job(error) => error.code(),
             ApiError::Settlement(SettlementError::Storage(_)) => "storage_unavailable",
             ApiError::Settlement(error) => error.code(),
+            ApiError::Remittance(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -281,6 +287,12 @@ impl ApiError {
                 SettlementError::Storage(_)
                 | SettlementError::Ledger(LedgerError::Storage(_))
                 | SettlementError::Merchant(MerchantError::Storage(_)),
+            )
+            | ApiError::Remittance(
+                RemittanceError::Storage(_)
+                | RemittanceError::Job(JobError::Storage(_))
+                | RemittanceError::Ledger(LedgerError::Storage(_))
+                | RemittanceError::Merchant(MerchantError::Storage(_)),
             ) => "the database is unavailable; retry later".to_owned(),
             ApiError::ItemLock(ItemLockError::Unavailable(_))
             | ApiError::Payment(PaymentError::ItemLock(ItemLockError::Unavailable(_))) => {
@@ -315,6 +327,12 @@ impl ApiError {
                 | SettlementError::Transfer(_)
                 | SettlementError::Report(_)
                 | SettlementError::Merchant(MerchantError::Internal(_) | MerchantError::Keys(_)),
+            )
+            | ApiError::Remittance(
+                RemittanceError::Internal(_)
+                | RemittanceError::Transfer(_)
+                | RemittanceError::Job(JobError::Internal(_))
+                | RemittanceError::Merchant(MerchantError::Internal(_) | MerchantError::Keys(_)),
             ) => "an internal error occurred".to_owned(),
             ApiError::Status(status) => {
                 format!(
@@ -553,6 +571,8 @@ fn merchant_status(error: &MerchantError) -> StatusCode {
         | MerchantError::AccountUnknownAtBank
         | MerchantError::HolderNameMismatch { .. }
         | MerchantError::RequestKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        // The business has not signed (or has withdrawn) the mandate a collect needs.
+        MerchantError::MandateMissing => StatusCode::CONFLICT,
         MerchantError::BankRefused(_) => StatusCode::BAD_GATEWAY,
         MerchantError::BankUnavailable | MerchantError::Storage(_) => {
             StatusCode::SERVICE_UNAVAILABLE
@@ -576,6 +596,28 @@ fn settlement_status(error: &SettlementError) -> StatusCode {
         SettlementError::Transfer(_)
         | SettlementError::Report(_)
         | SettlementError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn remittance_status(error: &RemittanceError) -> StatusCode {
+    match error {
+        RemittanceError::AmountInvalid { .. }
+        | RemittanceError::CurrencyUnsupported(_)
+        | RemittanceError::SameParty
+        | RemittanceError::MemoInvalid { .. }
+        | RemittanceError::RequestKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        RemittanceError::CursorInvalid => StatusCode::BAD_REQUEST,
+        RemittanceError::MerchantSuspended(_) | RemittanceError::NotRetryable { .. } => {
+            StatusCode::CONFLICT
+        }
+        RemittanceError::NotFound(_) => StatusCode::NOT_FOUND,
+        RemittanceError::Merchant(error) => merchant_status(error),
+        RemittanceError::Ledger(error) => ledger_status(error),
+        RemittanceError::Job(error) => job_status(error),
+        RemittanceError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        RemittanceError::Transfer(_) | RemittanceError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 

@@ -28,6 +28,7 @@ mod middleware;
 mod openapi;
 mod pagination;
 mod payments;
+mod remittances;
 mod request_id;
 mod settlements;
 mod time;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use ::merchants::Merchants;
 use ::payments::{PaymentServices, Payments, PaymentsConfig};
+use ::remittance::{RemittanceConfig, Remittances};
 use ::settlement::{SettlementConfig, Settlements};
 use ::webhooks::{WebhookConfig, Webhooks};
 use axum::http::Request;
@@ -91,6 +93,9 @@ pub struct ApiConfig {
     pub payments: PaymentsConfig,
     /// Where settlement runs write their CSV reports (none: served over HTTP only).
     pub settlement: SettlementConfig,
+    /// Business remittance: step attempts and pauses, the retry batch, the monitor's overdue
+    /// age and alert URL, the largest amount; bounded by `remittance` itself.
+    pub remittance: RemittanceConfig,
 }
 
 impl Default for ApiConfig {
@@ -103,6 +108,7 @@ impl Default for ApiConfig {
             item_locks: ItemLockConfig::default(),
             payments: PaymentsConfig::default(),
             settlement: SettlementConfig::default(),
+            remittance: RemittanceConfig::default(),
         }
     }
 }
@@ -120,6 +126,7 @@ impl ApiConfig {
             item_locks: self.item_locks.bounded(),
             payments: self.payments,
             settlement: self.settlement,
+            remittance: self.remittance.bounded(),
         }
     }
 }
@@ -157,6 +164,8 @@ pub struct AppState {
     pub(crate) jobs: ::jobs::Jobs,
     /// Settlement: daily runs paying merchants through the wallet's bank transfer executor.
     pub(crate) settlements: Settlements,
+    /// Business remittance: A → the master account → the ledger → B, each step a job.
+    pub(crate) remittances: Remittances,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -235,6 +244,13 @@ impl AppState {
             wallets.bank_transfers().clone(),
             config.settlement.clone(),
         );
+        let remittances = Remittances::new(
+            db.clone(),
+            ledger.clone(),
+            merchants.clone(),
+            wallets.bank_transfers().clone(),
+            config.remittance.clone(),
+        );
         AppState {
             ledger,
             members,
@@ -247,6 +263,7 @@ impl AppState {
             payments,
             jobs,
             settlements,
+            remittances,
             db,
             metrics,
             config,
@@ -301,6 +318,11 @@ impl AppState {
         &self.settlements
     }
 
+    /// The remittance service, whose step jobs, retry batch and monitor `mypay serve` runs.
+    pub fn remittances(&self) -> &Remittances {
+        &self.remittances
+    }
+
     /// The state as placed in request extensions by [`router`]. Layers that are built before
     /// any state exists (so that [`openapi`] can build the very same routes without a
     /// database) reach it this way.
@@ -341,6 +363,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(payments::routes())
         .merge(jobs::routes())
         .merge(settlements::routes())
+        .merge(remittances::routes())
         .merge(api_keys::routes())
 }
 

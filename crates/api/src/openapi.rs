@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "merchants", description = "Merchants: onboarding with a holder-checked settlement account, fee rates in basis points, merchant API keys (admin and platform keys; a merchant key reads its own merchant)"),
         (name = "payments", description = "Checkout payments: one order per seller, funded by points, wallet money (with automatic top-up) and a registered card; members' points"),
         (name = "settlements", description = "Settlement: daily runs paying merchants their payable less fees, run records, CSV reports (admin and platform keys; a merchant key lists its own settlements)"),
+        (name = "remittances", description = "Business remittance: a business's money collected under its debit mandate, deposited into the ledger and paid to another business, each step retried, failures recorded, late requests alerted on"),
         (name = "admin", description = "API key management (admin keys only)"),
         (name = "jobs", description = "Background jobs and their dead letters: list, inspect with every attempt, retry, discard (admin keys only)"),
     )

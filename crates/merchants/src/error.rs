@@ -45,6 +45,9 @@ pub enum MerchantError {
     /// The bank gave no usable answer; nothing was stored. Retry later.
     #[error("the bank is unavailable; nothing was stored, retry later")]
     BankUnavailable,
+    /// The merchant has no active debit mandate: nothing can be collected from its account.
+    #[error("the merchant has no active debit mandate")]
+    MandateMissing,
     /// The Idempotency-Key onboarded a merchant from a different request.
     #[error("this Idempotency-Key was already used to onboard a different merchant")]
     RequestKeyReused,
@@ -76,6 +79,7 @@ impl MerchantError {
             MerchantError::HolderNameMismatch { .. } => "holder_name_mismatch",
             MerchantError::BankRefused(_) => "bank_refused",
             MerchantError::BankUnavailable => "bank_unavailable",
+            MerchantError::MandateMissing => "debit_mandate_missing",
             MerchantError::RequestKeyReused => "idempotency_key_reused",
             MerchantError::Keys(_) | MerchantError::Internal(_) => "internal_error",
             MerchantError::Ledger(error) => error.code(),

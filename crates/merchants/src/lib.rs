@@ -22,6 +22,7 @@
 mod domain;
 mod error;
 mod id;
+mod mandate;
 mod sellers;
 mod service;
 mod store;
@@ -32,4 +33,5 @@ pub use domain::{
 };
 pub use error::MerchantError;
 pub use id::MerchantId;
+pub use mandate::{DebitMandate, DebitSource};
 pub use service::{parse_settlement_account, Merchants};

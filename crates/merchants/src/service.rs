@@ -250,11 +250,19 @@ impl Merchants {
         Ok(account.id)
     }
 
-    fn db(&self) -> &Db {
+    pub(crate) fn db(&self) -> &Db {
         &self.inner.db
     }
 
-    async fn row(&self, id: &MerchantId) -> Result<MerchantRow, MerchantError> {
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
+    }
+
+    pub(crate) fn bank(&self) -> &Arc<dyn banking::BankGateway> {
+        self.inner.transfers.bank()
+    }
+
+    pub(crate) async fn row(&self, id: &MerchantId) -> Result<MerchantRow, MerchantError> {
         store::merchant_by_id(self.db(), id.as_str())
             .await?
             .ok_or_else(|| MerchantError::NotFound(id.to_string()))
@@ -312,17 +320,28 @@ impl Merchants {
     }
 
     fn open_account(&self, row: &MerchantRow) -> Result<BankAccount, MerchantError> {
-        let bank_code = BankCode::parse(&row.settlement.bank_code)
-            .map_err(|_| bad(row, "settlement bank code"))?;
+        self.open_sealed(&row.id, &row.settlement)
+    }
+
+    /// Opens an account number sealed for `merchant_id` (its settlement account, or a copy of
+    /// it kept by a debit mandate: the same ciphertext under the same associated data).
+    pub(crate) fn open_sealed(
+        &self,
+        merchant_id: &str,
+        sealed: &SettlementRow,
+    ) -> Result<BankAccount, MerchantError> {
+        let bad = |what: &str| MerchantError::Internal(format!("{merchant_id} has a bad {what}"));
+        let bank_code =
+            BankCode::parse(&sealed.bank_code).map_err(|_| bad("settlement bank code"))?;
         let plain = self.inner.keys.open(
-            &row.settlement.key_id,
-            &row.settlement.number_sealed,
-            &number_aad(&row.id, &bank_code),
+            &sealed.key_id,
+            &sealed.number_sealed,
+            &number_aad(merchant_id, &bank_code),
         )?;
         let number = std::str::from_utf8(&plain)
             .ok()
             .and_then(|text| AccountNumber::parse(text).ok())
-            .ok_or_else(|| bad(row, "settlement account number"))?;
+            .ok_or_else(|| bad("settlement account number"))?;
         Ok(BankAccount::new(bank_code, number))
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use async_trait::async_trait;
 use jobs::{Job, JobFailure, JobHandler, Registry, RetryPolicy, Schedule};
+use remittance::Remittances;
 use settlement::{SettlementDate, SettlementError, Settlements};
 use storage::Db;
 
@@ -20,9 +21,13 @@ pub const SETTLEMENT_RUN_DAY: &str = "settlement.run_day";
 /// Every schedule `serve` knows: its name, the job kind it enqueues, and its default cron
 /// expression (KST). Settlement runs at 02:00, once the day's late webhooks and resumers have
 /// had two hours to finish its orders.
+/// The remittance retry batch and monitor run every minute (seed 002), so a dead step is taken
+/// up again within a minute and a late remittance is alerted on within a minute of its tenth.
 const SCHEDULES: &[(&str, &str, &str)] = &[
     ("settlement", SETTLEMENT_RUN_DAY, "0 2 * * *"),
     ("ledger-check", LEDGER_CHECK, "0 3 * * *"),
+    ("remittance-retry", remittance::RETRY_FAILURES, "* * * * *"),
+    ("remittance-monitor", remittance::MONITOR, "* * * * *"),
 ];
 /// A day in microseconds: KST has no daylight saving, so the day before a slot is a day back.
 const DAY_US: i64 = 24 * 3_600 * 1_000_000;
@@ -46,8 +51,9 @@ pub fn job_lease(seconds: u64) -> Duration {
 }
 
 /// The handlers of every job kind.
-pub fn registry(db: &Db, settlements: &Settlements) -> Registry {
+pub fn registry(db: &Db, settlements: &Settlements, remittances: &Remittances) -> Registry {
     let mut registry = Registry::new();
+    remittance::register(&mut registry, remittances);
     registry.register(
         LEDGER_CHECK,
         Arc::new(LedgerCheck { db: db.clone() }),
@@ -174,11 +180,22 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec![("settlement", "0 2 * * *"), ("ledger-check", "0 3 * * *")]
+            vec![
+                ("settlement", "0 2 * * *"),
+                ("ledger-check", "0 3 * * *"),
+                ("remittance-retry", "* * * * *"),
+                ("remittance-monitor", "* * * * *"),
+            ]
         );
         let changed = schedules(&["ledger-check=*/5 * * * *".into()]).unwrap();
         assert_eq!(changed[1].expression, "*/5 * * * *");
-        let off = schedules(&["ledger-check=off".into(), "settlement=off".into()]).unwrap();
+        let off = schedules(&[
+            "ledger-check=off".into(),
+            "settlement=off".into(),
+            "remittance-retry=off".into(),
+            "remittance-monitor=off".into(),
+        ])
+        .unwrap();
         assert!(off.is_empty());
         assert!(schedules(&["nightly=0 1 * * *".into()]).is_err());
         assert!(schedules(&["ledger-check=whenever".into()]).is_err());

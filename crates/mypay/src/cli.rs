@@ -184,6 +184,53 @@ pub struct ServeArgs {
     /// died is due again after it; a job that runs longer is cut off and retried.
     #[arg(long, env = "MYPAY_JOB_LEASE_S", default_value_t = crate::background::JOB_LEASE_S_DEFAULT)]
     pub job_lease_s: u64,
+    #[command(flatten)]
+    pub remittance: RemittanceArgs,
+}
+
+/// How business remittances run.
+#[derive(Debug, Clone, Args)]
+pub struct RemittanceArgs {
+    /// Where the remittance monitor POSTs an alert (JSON) for each remittance not finished in
+    /// time, besides its error log line and the `mypay_remittance_alerts_total` metric.
+    #[arg(long, env = "MYPAY_REMITTANCE_ALERT_URL")]
+    pub remittance_alert_url: Option<String>,
+    /// Attempts each remittance step gets before its job is a dead letter (1 to 20).
+    #[arg(long, env = "MYPAY_REMITTANCE_STEP_ATTEMPTS", default_value_t = 3)]
+    pub remittance_step_attempts: i64,
+    /// The pause between attempts of a remittance step, in seconds (at most 3,600).
+    #[arg(long, env = "MYPAY_REMITTANCE_STEP_DELAY_S", default_value_t = 10)]
+    pub remittance_step_delay_s: u64,
+    /// How long after it was requested an unfinished remittance is alerted on, in seconds
+    /// (1 to 86,400).
+    #[arg(long, env = "MYPAY_REMITTANCE_OVERDUE_S", default_value_t = 600)]
+    pub remittance_overdue_s: u64,
+}
+
+impl RemittanceArgs {
+    /// The remittance configuration these flags describe; an alert URL must be http(s).
+    pub fn config(&self) -> anyhow::Result<remittance::RemittanceConfig> {
+        let alert_url = self
+            .remittance_alert_url
+            .as_deref()
+            .map(|raw| {
+                let url = reqwest::Url::parse(raw)
+                    .map_err(|error| anyhow::anyhow!("--remittance-alert-url: {error}"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    anyhow::bail!("--remittance-alert-url must be an http or https URL");
+                }
+                Ok(url)
+            })
+            .transpose()?;
+        Ok(remittance::RemittanceConfig {
+            step_attempts: self.remittance_step_attempts,
+            step_delay: std::time::Duration::from_secs(self.remittance_step_delay_s),
+            overdue_after: std::time::Duration::from_secs(self.remittance_overdue_s),
+            alert_url,
+            ..remittance::RemittanceConfig::default()
+        }
+        .bounded())
+    }
 }
 
 /// Where settlement reports go unless configured.

@@ -143,6 +143,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settlement: settlement::SettlementConfig {
             report_dir: Some(args.settlement_report_dir.clone()),
         },
+        remittance: args.remittance.config()?,
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
     let (psp, sandbox_psp) = connect_psp(&args.psp).await?;
@@ -164,7 +165,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let job_runner = jobs::JobRunner::new(
         db.clone(),
         clock.clone(),
-        crate::background::registry(&db, state.settlements()),
+        crate::background::registry(&db, state.settlements(), state.remittances()),
         jobs::RunnerConfig {
             lease: crate::background::job_lease(args.job_lease_s),
             ..jobs::RunnerConfig::default()

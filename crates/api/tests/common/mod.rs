@@ -46,6 +46,8 @@ pub struct TestApp {
     pub jobs: jobs::Jobs,
     /// The settlement service the server runs, to call resolver passes directly.
     pub settlements: settlement::Settlements,
+    /// The remittance service the server runs, to arm its failure points and run its passes.
+    pub remittances: remittance::Remittances,
 }
 
 /// How long the test sandbox PSP withholds the replies of its `timeout` and `lost_reply`
@@ -129,6 +131,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
     let payments = state.payments().clone();
     let jobs = state.jobs().clone();
     let settlements = state.settlements().clone();
+    let remittances = state.remittances().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -155,6 +158,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         payments,
         jobs,
         settlements,
+        remittances,
     }
 }
 
