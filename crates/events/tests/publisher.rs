@@ -23,23 +23,24 @@ const MERCHANT: &str = "mer_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B";
 /// The most messages a test reads back from its stream.
 const STREAM_READ_MAX: u64 = 1000;
 
-fn nats_url() -> String {
-    testkit::test_nats_url().expect("MYPAY_TEST_NATS_URL is set but empty")
-}
-
-/// A stream of the test's own, deleted when the test ends (also when it fails).
+/// A stream of the test's own on the test NATS server, deleted when the test ends (also when
+/// it fails).
 struct TestStream {
+    url: String,
     name: String,
     prefix: String,
 }
 
 impl TestStream {
-    fn new() -> TestStream {
+    /// `None` only when `MYPAY_TEST_NATS_URL` is set and empty: the test is skipped.
+    fn new() -> Option<TestStream> {
+        let url = testkit::test_nats_url()?;
         let tag = ulid::Ulid::new().to_string();
-        TestStream {
+        Some(TestStream {
+            url,
             name: format!("MYPAY_TEST_{tag}"),
             prefix: format!("test.{}.events", tag.to_lowercase()),
-        }
+        })
     }
 
     fn config(&self, url: &str) -> StreamConfig {
@@ -48,7 +49,7 @@ impl TestStream {
 
     /// Every message in the stream, in stream order.
     async fn messages(&self) -> Vec<jetstream::message::StreamMessage> {
-        let client = async_nats::connect(nats_url()).await.expect("reach NATS");
+        let client = async_nats::connect(&self.url).await.expect("reach NATS");
         let context = jetstream::new(client);
         let stream = context
             .get_stream(&self.name)
@@ -69,7 +70,7 @@ impl TestStream {
 
 impl Drop for TestStream {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let (url, name) = (self.url.clone(), self.name.clone());
         // Drop cannot await; a thread of its own with its own runtime deletes the stream.
         let deleted = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -77,7 +78,7 @@ impl Drop for TestStream {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                if let Ok(client) = async_nats::connect(nats_url()).await {
+                if let Ok(client) = async_nats::connect(url).await {
                     let _ = jetstream::new(client).delete_stream(&name).await;
                 }
             });
@@ -122,7 +123,7 @@ async fn connected(db: &Db, clock: Arc<dyn Clock>, config: StreamConfig) -> Publ
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the publisher did not connect to {}", nats_url());
+    panic!("the publisher did not connect to NATS");
 }
 
 async fn states(db: &Db) -> BTreeMap<String, i64> {
@@ -147,7 +148,9 @@ fn msg_id(message: &jetstream::message::StreamMessage) -> String {
 #[tokio::test]
 async fn committed_events_are_published_once_with_their_subject_body_and_id() {
     let db = TestDb::new(4).await;
-    let stream = TestStream::new();
+    let Some(stream) = TestStream::new() else {
+        return;
+    };
     let clock = Arc::new(ManualClock::new(START_MICROS));
     let recorded = [
         event(EventType::PaymentSucceeded, "payment", "pay_1"),
@@ -169,7 +172,7 @@ async fn committed_events_are_published_once_with_their_subject_body_and_id() {
     .unwrap();
     tx.rollback().await.unwrap();
 
-    let mut publisher = connected(&db.db, clock.clone(), stream.config(&nats_url())).await;
+    let mut publisher = connected(&db.db, clock.clone(), stream.config(&stream.url)).await;
     let pass = publisher.publish_due(PUBLISH_BATCH_MAX).await.unwrap();
     assert_eq!(
         (pass.claimed, pass.published, pass.failed),
@@ -180,7 +183,7 @@ async fn committed_events_are_published_once_with_their_subject_body_and_id() {
     // A second pass, and a second publisher, find nothing left.
     let again = publisher.publish_due(PUBLISH_BATCH_MAX).await.unwrap();
     assert_eq!(again.claimed, 0);
-    let mut other = connected(&db.db, clock.clone(), stream.config(&nats_url())).await;
+    let mut other = connected(&db.db, clock.clone(), stream.config(&stream.url)).await;
     assert_eq!(
         other.publish_due(PUBLISH_BATCH_MAX).await.unwrap().claimed,
         0
@@ -230,12 +233,14 @@ async fn two_publishers_on_one_database_publish_every_event_once() {
     let db = &test_db.db;
     // A second pool on the same database stands for a second replica.
     let replica = Db::connect(&test_db.url, 4).await.unwrap();
-    let stream = TestStream::new();
+    let Some(stream) = TestStream::new() else {
+        return;
+    };
     let clock = Arc::new(ManualClock::new(START_MICROS));
     let ids = record_payments(db, 250).await;
 
-    let one = connected(db, clock.clone(), stream.config(&nats_url())).await;
-    let two = connected(&replica, clock.clone(), stream.config(&nats_url())).await;
+    let one = connected(db, clock.clone(), stream.config(&stream.url)).await;
+    let two = connected(&replica, clock.clone(), stream.config(&stream.url)).await;
     let drain = |mut publisher: Publisher| async move {
         let mut published = 0;
         // 250 rows in batches of at most 10: bounded well above what the two need together.
@@ -338,9 +343,11 @@ fn host_port(url: &str) -> String {
 #[tokio::test]
 async fn a_nats_that_goes_away_and_comes_back_loses_nothing() {
     let db = TestDb::new(4).await;
-    let stream = TestStream::new();
+    let Some(stream) = TestStream::new() else {
+        return;
+    };
     let clock = Arc::new(ManualClock::new(START_MICROS));
-    let relay = Relay::start(host_port(&nats_url())).await;
+    let relay = Relay::start(host_port(&stream.url)).await;
     let mut publisher = connected(&db.db, clock.clone(), stream.config(&relay.url)).await;
     let before = record_payments(&db.db, 5).await;
     assert_eq!(

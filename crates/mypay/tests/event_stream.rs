@@ -64,7 +64,9 @@ fn serve(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_puts_its_events_on_the_stream_once() {
-    let nats = testkit::test_nats_url().expect("MYPAY_TEST_NATS_URL is set but empty");
+    let Some(nats) = testkit::test_nats_url() else {
+        return;
+    };
     let tag = ulid::Ulid::new().to_string();
     let stream_name = format!("MYPAY_TEST_SERVE_{tag}");
     let prefix = format!("test.{}.events", tag.to_lowercase());
