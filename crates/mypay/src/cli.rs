@@ -168,6 +168,8 @@ pub struct ServeArgs {
     pub item_locks: ItemLockArgs,
     #[command(flatten)]
     pub psp: PspArgs,
+    #[command(flatten)]
+    pub event_stream: EventStreamArgs,
     /// The directory settlement runs write `settlement-YYYY-MM-DD.csv` into (the reports are
     /// served over HTTP in any case).
     #[arg(long, env = "MYPAY_SETTLEMENT_REPORT_DIR", default_value = SETTLEMENT_REPORT_DIR_DEFAULT)]
@@ -265,6 +267,22 @@ pub struct ItemLockArgs {
     /// How long a checkout holds the unique items it names, in seconds (1 to 86,400).
     #[arg(long, env = "MYPAY_ITEM_LOCK_TTL_S", default_value_t = item_lock::DEFAULT_TTL.as_secs())]
     pub item_lock_ttl_s: u64,
+}
+
+/// The NATS JetStream stream domain events are published to, besides webhooks.
+#[derive(Debug, Args)]
+pub struct EventStreamArgs {
+    /// A NATS server with JetStream, `nats://[USER:PASSWORD@]HOST:PORT`: every domain event is
+    /// published to it. When unset or empty, nothing connects to NATS (events are kept for a
+    /// week, for a stream configured later).
+    #[arg(long, env = "MYPAY_NATS_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub nats_url: Option<SecretArg>,
+    /// The JetStream stream, created (capturing `<subject prefix>.>`) when missing.
+    #[arg(long, env = "MYPAY_NATS_STREAM", default_value = events::STREAM_NAME_DEFAULT)]
+    pub nats_stream: String,
+    /// Events are published to `<prefix>.<event type>`, e.g. `mypay.events.payment.succeeded`.
+    #[arg(long, env = "MYPAY_NATS_SUBJECT_PREFIX", default_value = events::SUBJECT_PREFIX_DEFAULT)]
+    pub nats_subject_prefix: String,
 }
 
 /// The card processor checkout charges cards through.

@@ -15,7 +15,9 @@ use banking::{BankAccount, BankGateway, HttpBank, HttpBankConfig};
 use psp::sandbox::{SandboxPspConfig, SandboxPspHandle};
 use psp::{CardProcessor, SecretKey, TossConfig, TossPayments};
 
-use crate::cli::{AccountKeyArgs, BankArgs, DatabaseArgs, ItemLockArgs, PspArgs, ServeArgs};
+use crate::cli::{
+    AccountKeyArgs, BankArgs, DatabaseArgs, EventStreamArgs, ItemLockArgs, PspArgs, ServeArgs,
+};
 
 /// How often the payments resumer continues orders a crash or an unknown card outcome left
 /// unfinished.
@@ -99,6 +101,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         check_admin_key(key)?;
     }
     let schedules = crate::background::schedules(&args.schedules)?;
+    let stream = event_stream(&args.event_stream)?;
     let db = open(&args.database).await?;
     let configured = args.admin_api_key.map(api::Secret::new);
     if let Some(created) = api::ensure_admin_key(&db, configured.as_ref()).await? {
@@ -175,6 +178,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let scheduler = jobs::Scheduler::new(db.clone(), clock, schedules);
     let schedule_ticker = tokio::spawn(scheduler.run(std::future::pending()));
     let settlement_resolver = tokio::spawn(resolve_settlement_payouts(state.settlements().clone()));
+    let event_publisher = match stream {
+        Some(stream) => {
+            let publisher = events::Publisher::connect(db.clone(), ledger.clock(), stream).await?;
+            tokio::spawn(publisher.run(std::future::pending()))
+        }
+        None => tokio::spawn(events::prune_without_stream(
+            db.clone(),
+            ledger.clock(),
+            std::future::pending(),
+        )),
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -202,6 +216,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     job_worker.abort();
     schedule_ticker.abort();
     settlement_resolver.abort();
+    // Events being published stay claimed until their lease ends, then are due again.
+    event_publisher.abort();
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -275,6 +291,23 @@ async fn item_locks(
     config.store = Some(store);
     tracing::info!(store = ?config.store, ttl_s = args.item_lock_ttl_s, "item locks ready");
     Ok(config)
+}
+
+/// The event stream `--nats-url` names, checked before anything starts; `None` without one.
+fn event_stream(args: &EventStreamArgs) -> anyhow::Result<Option<events::StreamConfig>> {
+    // An empty value (`MYPAY_NATS_URL=`) means none, as an unset one does.
+    let Some(url) = args
+        .nats_url
+        .as_ref()
+        .map(|url| url.expose())
+        .filter(|url| !url.is_empty())
+    else {
+        return Ok(None);
+    };
+    let config = events::StreamConfig::new(url, &args.nats_stream, &args.nats_subject_prefix)
+        .context("--nats-url, --nats-stream, --nats-subject-prefix")?;
+    tracing::info!(?config, "events will be published to NATS JetStream");
+    Ok(Some(config))
 }
 
 /// Deletes rows of expired item locks, forever, so that the database store holds about the

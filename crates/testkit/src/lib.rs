@@ -3,7 +3,8 @@
 //! `MYPAY_TEST_DATABASE_URL` chooses the backend: unset or `sqlite` gives each test its own
 //! SQLite file in a temporary directory; a `postgres://` URL names a server on which each test
 //! creates its own database, dropped when the test ends, so that runs leave nothing behind.
-//! [`test_redis_url`] names the Redis for the tests that need one.
+//! [`test_redis_url`] names the Redis for the tests that need one, [`test_nats_url`] the NATS
+//! server (with JetStream).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,6 +26,21 @@ pub fn test_redis_url() -> Option<String> {
         Ok(url) if url.is_empty() => None,
         Ok(url) => Some(url),
         Err(_) => Some("redis://127.0.0.1:6379".to_owned()),
+    }
+}
+
+/// The environment variable that names the NATS server (with JetStream) the event stream
+/// tests use.
+pub const TEST_NATS_ENV: &str = "MYPAY_TEST_NATS_URL";
+
+/// The NATS server tests run against: the one `MYPAY_TEST_NATS_URL` names, the local
+/// `nats://127.0.0.1:4222` when it is unset, and `None` (skip) only when it is set and empty.
+/// A server that cannot be reached is the test's failure, never a skip, as with Redis.
+pub fn test_nats_url() -> Option<String> {
+    match std::env::var(TEST_NATS_ENV) {
+        Ok(url) if url.is_empty() => None,
+        Ok(url) => Some(url),
+        Err(_) => Some("nats://127.0.0.1:4222".to_owned()),
     }
 }
 

@@ -112,11 +112,11 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
-/// Records an event and one pending delivery per active endpoint of the merchant subscribed to
-/// its type, inside the caller's transaction, so that the event exists if and only if the
-/// change it reports committed. Recording the same type, resource and version for the same
-/// merchant again (a re-run of the same change) answers the first event's id and adds nothing; with other
-/// content it is refused with [`WebhookError::EventConflict`]. Endpoints registered later do
+/// Records an event, its publication to the event stream (`events`) and one pending delivery
+/// per active endpoint of the merchant subscribed to its type, inside the caller's
+/// transaction, so that the event exists if and only if the change it reports committed.
+/// Recording the same type, resource and version for the same merchant again (a re-run of the
+/// same change) answers the first event's id and adds nothing; with other content it is refused with [`WebhookError::EventConflict`]. Endpoints registered later do
 /// not receive earlier events.
 ///
 /// On PostgreSQL a failed statement aborts the caller's transaction, so every check that can
@@ -128,7 +128,8 @@ pub async fn record_event(
 ) -> Result<EventId, WebhookError> {
     check_event(event)?;
     let id = EventId::generate();
-    let payload = payload(&id, event, now)?;
+    let stream_body = payload(&id, event, now, Some(&event.merchant_id))?;
+    let payload = payload(&id, event, now, None)?;
     let row = NewEventRow {
         id: id.as_str(),
         merchant_id: &event.merchant_id,
@@ -142,6 +143,14 @@ pub async fn record_event(
     if !store::insert_event(tx, &row).await? {
         return first_recording(tx, event).await;
     }
+    // Every event goes to the event stream's outbox too, whether or not the merchant has
+    // endpoints: the stream's consumers are not the merchant's.
+    let publication = events::StreamEvent {
+        event_id: id.as_str(),
+        event_type: event.event_type.as_str(),
+        body: &stream_body,
+    };
+    events::record_publication(tx, publication, now).await?;
     let mut subscribed = Vec::new();
     for row in store::live_endpoints(tx, &event.merchant_id).await? {
         let endpoint = Endpoint::from_row(row)?;
@@ -179,7 +188,7 @@ async fn first_recording(
         WebhookError::Internal("an event insert conflicted with no stored event".into())
     })?;
     let first = EventId::from_stored(stored.id);
-    let same = payload(&first, event, stored.created_at)? == stored.payload;
+    let same = payload(&first, event, stored.created_at, None)? == stored.payload;
     if same {
         Ok(first)
     } else {
@@ -226,8 +235,15 @@ fn check_event(event: &NewEvent) -> Result<(), WebhookError> {
 }
 
 /// The delivery body, fixed when the event is recorded so that every attempt sends the same
-/// bytes: `{id, type, created_at, resource: {type, id, version}, data}`.
-fn payload(id: &EventId, event: &NewEvent, created_at: Micros) -> Result<String, WebhookError> {
+/// bytes: `{id, type, created_at, resource: {type, id, version}, data}`. The event stream's
+/// body is the same with `merchant_id` after `created_at`: a stream's consumer reads every
+/// merchant's events, a webhook receiver only its own.
+fn payload(
+    id: &EventId,
+    event: &NewEvent,
+    created_at: Micros,
+    merchant_id: Option<&str>,
+) -> Result<String, WebhookError> {
     #[derive(Serialize)]
     struct Resource<'a> {
         #[serde(rename = "type")]
@@ -241,6 +257,8 @@ fn payload(id: &EventId, event: &NewEvent, created_at: Micros) -> Result<String,
         #[serde(rename = "type")]
         kind: &'a str,
         created_at: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        merchant_id: Option<&'a str>,
         resource: Resource<'a>,
         data: &'a serde_json::Value,
     }
@@ -248,6 +266,7 @@ fn payload(id: &EventId, event: &NewEvent, created_at: Micros) -> Result<String,
         id: id.as_str(),
         kind: event.event_type.as_str(),
         created_at: rfc3339(created_at),
+        merchant_id,
         resource: Resource {
             kind: event.resource_type,
             id: &event.resource_id,
@@ -301,10 +320,15 @@ mod tests {
     #[test]
     fn the_payload_has_the_documented_shape() {
         let id = EventId::parse("evt_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B").unwrap();
-        let body = payload(&id, &event(), 1_795_305_600_000_001).unwrap();
+        let body = payload(&id, &event(), 1_795_305_600_000_001, None).unwrap();
         assert_eq!(
             body,
             r#"{"id":"evt_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B","type":"payment.succeeded","created_at":"2026-11-22T00:00:00.000001Z","resource":{"type":"payment","id":"pay_1","version":3},"data":{"amount":"15000","currency":"KRW"}}"#
+        );
+        let streamed = payload(&id, &event(), 1_795_305_600_000_001, Some("mer_shop")).unwrap();
+        assert_eq!(
+            streamed,
+            r#"{"id":"evt_01JD7Z8Q3K5N2V4W6X8Y0Z1A2B","type":"payment.succeeded","created_at":"2026-11-22T00:00:00.000001Z","merchant_id":"mer_shop","resource":{"type":"payment","id":"pay_1","version":3},"data":{"amount":"15000","currency":"KRW"}}"#
         );
     }
 

@@ -87,6 +87,7 @@ async fn an_event_recorded_in_a_rolled_back_transaction_leaves_nothing() {
     tx.rollback().await.unwrap();
     assert_eq!(count(&s.db, "webhook_events").await, 0);
     assert_eq!(count(&s.db, "webhook_deliveries").await, 0);
+    assert_eq!(count(&s.db, "event_publications").await, 0);
     let page = s.webhooks.events(MERCHANT, None, 10).await.unwrap();
     assert!(page.items.is_empty());
 
@@ -195,6 +196,8 @@ async fn recording_the_same_change_again_is_the_same_event_and_other_content_is_
     assert_ne!(next, first);
     assert_eq!(count(&s.db, "webhook_events").await, 2);
     assert_eq!(count(&s.db, "webhook_deliveries").await, 2);
+    // One publication to the event stream per event, a replay adding none.
+    assert_eq!(count(&s.db, "event_publications").await, 2);
 }
 
 #[tokio::test]
