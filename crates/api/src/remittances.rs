@@ -234,8 +234,9 @@ impl From<DebitMandate> for MandateView {
 
 /// Requests a business remittance. The answer comes at once (202, `requested`); the steps run
 /// in the background: the sender's money is collected, deposited into the platform ledger,
-/// withdrawn and paid to the recipient. Poll `GET /v1/remittances/{id}` or subscribe to the
-/// events. The same Idempotency-Key and body answer the same remittance.
+/// withdrawn and paid to the recipient. Poll `GET /v1/remittances/{id}` for its state (no
+/// webhook or stream events are emitted for remittances yet). The same Idempotency-Key and
+/// body answer the same remittance.
 #[utoipa::path(
     post,
     path = "/v1/remittances",
