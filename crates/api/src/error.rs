@@ -15,6 +15,7 @@ use jobs::JobError;
 use ledger::LedgerError;
 use membership::MemberError;
 use merchants::MerchantError;
+use reconciliation::ReconciliationError;
 use remittance::RemittanceError;
 use serde::Serialize;
 use settlement::SettlementError;
@@ -115,6 +116,9 @@ pub enum ApiError {
     /// Business remittance refused a request or could not serve it.
     #[error(transparent)]
     Remittance(#[from] RemittanceError),
+    /// Reconciliation could not run or read a day.
+    #[error(transparent)]
+    Reconciliation(#[from] ReconciliationError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -183,6 +187,7 @@ impl ApiError {
             ApiError::Job(error) => job_status(error),
             ApiError::Settlement(error) => settlement_status(error),
             ApiError::Remittance(error) => remittance_status(error),
+            ApiError::Reconciliation(error) => reconciliation_status(error),
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -223,6 +228,7 @@ impl ApiError {
             ApiError::Settlement(SettlementError::Storage(_)) => "storage_unavailable",
             ApiError::Settlement(error) => error.code(),
             ApiError::Remittance(error) => error.code(),
+            ApiError::Reconciliation(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -254,6 +260,26 @@ impl ApiError {
     /// database error, file path or panic message leaks out.
     fn public_message(&self) -> String {
         match self {
+            ApiError::Reconciliation(error) => match error {
+                ReconciliationError::Storage(_)
+                | ReconciliationError::Ledger(LedgerError::Storage(_)) => {
+                    "the database is unavailable; retry later".to_owned()
+                }
+                ReconciliationError::Bank(_) => {
+                    "the bank's statement could not be read; nothing was recorded, retry later"
+                        .to_owned()
+                }
+                ReconciliationError::Psp(_) => {
+                    "the PSP's report could not be read; nothing was recorded, retry later"
+                        .to_owned()
+                }
+                ReconciliationError::Ledger(_)
+                | ReconciliationError::Transfer(_)
+                | ReconciliationError::BankAccount(_)
+                | ReconciliationError::Payment(_)
+                | ReconciliationError::Internal(_) => "an internal error occurred".to_owned(),
+                other => other.to_string(),
+            },
             ApiError::Storage(_)
             | ApiError::Payment(PaymentError::Storage(_))
             | ApiError::Payment(PaymentError::Ledger(LedgerError::Storage(_)))
@@ -618,6 +644,24 @@ fn remittance_status(error: &RemittanceError) -> StatusCode {
         RemittanceError::Transfer(_) | RemittanceError::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
+    }
+}
+
+fn reconciliation_status(error: &ReconciliationError) -> StatusCode {
+    match error {
+        ReconciliationError::DateInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ReconciliationError::CursorInvalid => StatusCode::BAD_REQUEST,
+        ReconciliationError::DayNotBegun(_) => StatusCode::CONFLICT,
+        ReconciliationError::NotFound(_) => StatusCode::NOT_FOUND,
+        ReconciliationError::Bank(_)
+        | ReconciliationError::Psp(_)
+        | ReconciliationError::Storage(_)
+        | ReconciliationError::Ledger(LedgerError::Storage(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        ReconciliationError::Ledger(_)
+        | ReconciliationError::Transfer(_)
+        | ReconciliationError::BankAccount(_)
+        | ReconciliationError::Payment(_)
+        | ReconciliationError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -28,6 +28,7 @@ mod middleware;
 mod openapi;
 mod pagination;
 mod payments;
+mod reconciliations;
 mod remittances;
 mod request_id;
 mod settlements;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use ::merchants::Merchants;
 use ::payments::{PaymentServices, Payments, PaymentsConfig};
+use ::reconciliation::{ReconciliationConfig, Reconciliations};
 use ::remittance::{RemittanceConfig, Remittances};
 use ::settlement::{SettlementConfig, Settlements};
 use ::webhooks::{WebhookConfig, Webhooks};
@@ -96,6 +98,8 @@ pub struct ApiConfig {
     /// Business remittance: step attempts and pauses, the retry batch, the monitor's overdue
     /// age and alert URL, the largest amount; bounded by `remittance` itself.
     pub remittance: RemittanceConfig,
+    /// Reconciliation: the platform's own unbooked money at the bank, for safeguarding.
+    pub reconciliation: ReconciliationConfig,
 }
 
 impl Default for ApiConfig {
@@ -109,6 +113,7 @@ impl Default for ApiConfig {
             payments: PaymentsConfig::default(),
             settlement: SettlementConfig::default(),
             remittance: RemittanceConfig::default(),
+            reconciliation: ReconciliationConfig::default(),
         }
     }
 }
@@ -127,6 +132,7 @@ impl ApiConfig {
             payments: self.payments,
             settlement: self.settlement,
             remittance: self.remittance.bounded(),
+            reconciliation: self.reconciliation,
         }
     }
 }
@@ -166,6 +172,8 @@ pub struct AppState {
     pub(crate) settlements: Settlements,
     /// Business remittance: A → the master account → the ledger → B, each step a job.
     pub(crate) remittances: Remittances,
+    /// Reconciliation: the bank's statement and the PSP's report against our records.
+    pub(crate) reconciliations: Reconciliations,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -199,7 +207,7 @@ impl AppState {
             db.clone(),
             ledger.clone(),
             members.clone(),
-            bank,
+            bank.clone(),
             bank_accounts.clone(),
             BankFees::default(),
             config.wallet,
@@ -228,7 +236,7 @@ impl AppState {
                 wallets: wallets.clone(),
                 points: points.clone(),
                 sellers: Arc::new(merchants.clone()),
-                psp,
+                psp: psp.clone(),
                 item_locks: item_locks.clone(),
             },
             PaymentsConfig {
@@ -251,6 +259,14 @@ impl AppState {
             wallets.bank_transfers().clone(),
             config.remittance.clone(),
         );
+        let reconciliations = Reconciliations::new(
+            db.clone(),
+            ledger.clone(),
+            bank,
+            wallets.bank_transfers().clone(),
+            psp,
+            config.reconciliation.clone(),
+        );
         AppState {
             ledger,
             members,
@@ -264,6 +280,7 @@ impl AppState {
             jobs,
             settlements,
             remittances,
+            reconciliations,
             db,
             metrics,
             config,
@@ -323,6 +340,11 @@ impl AppState {
         &self.remittances
     }
 
+    /// The reconciliation service, whose daily job `mypay serve` runs.
+    pub fn reconciliations(&self) -> &Reconciliations {
+        &self.reconciliations
+    }
+
     /// The state as placed in request extensions by [`router`]. Layers that are built before
     /// any state exists (so that [`openapi`] can build the very same routes without a
     /// database) reach it this way.
@@ -364,6 +386,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(jobs::routes())
         .merge(settlements::routes())
         .merge(remittances::routes())
+        .merge(reconciliations::routes())
         .merge(api_keys::routes())
 }
 

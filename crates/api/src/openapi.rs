@@ -33,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         (name = "payments", description = "Checkout payments: one order per seller, funded by points, wallet money (with automatic top-up) and a registered card; members' points"),
         (name = "settlements", description = "Settlement: daily runs paying merchants their payable less fees, run records, CSV reports (admin and platform keys; a merchant key lists its own settlements)"),
         (name = "remittances", description = "Business remittance: a business's money collected under its debit mandate, deposited into the ledger and paid to another business, each step retried, failures recorded, late requests alerted on"),
+        (name = "reconciliations", description = "Reconciliation: each day's bank statement and PSP report against our records, every mismatch listed, and the safeguarding check (admin and platform keys)"),
         (name = "admin", description = "API key management (admin keys only)"),
         (name = "jobs", description = "Background jobs and their dead letters: list, inspect with every attempt, retry, discard (admin keys only)"),
     )

@@ -233,6 +233,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/settlements/runs/{date}"),
     ("GET", "/v1/settlements/runs/{date}/report.csv"),
     ("GET", "/v1/merchants/{merchant_id}/settlements"),
+    ("POST", "/v1/remittances"),
+    ("GET", "/v1/remittances"),
+    ("GET", "/v1/remittances/{id}"),
+    ("POST", "/v1/remittances/{id}/retry"),
+    ("POST", "/v1/merchants/{merchant_id}/debit-mandate"),
+    ("GET", "/v1/merchants/{merchant_id}/debit-mandate"),
+    ("DELETE", "/v1/merchants/{merchant_id}/debit-mandate"),
+    ("POST", "/v1/reconciliations"),
+    ("GET", "/v1/reconciliations"),
+    ("GET", "/v1/reconciliations/{date}"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

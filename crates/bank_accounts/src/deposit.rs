@@ -19,10 +19,11 @@ use banking::{
     TransferKind, TransferOutcome, TransferQuery,
 };
 use ledger::{
-    AccountCode, AccountFlags, AccountId, AccountKind, Direction, NewAccount, NewTransaction,
-    PostingSpec, TransactionId,
+    AccountCode, AccountFlags, AccountId, AccountKind, Direction, Micros, NewAccount,
+    NewTransaction, PostingSpec, TransactionId,
 };
 use money::{Currency, Money};
+use storage::Db;
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
@@ -36,6 +37,19 @@ use crate::store::{self, DepositRow, LinkRow, NewLinkRow};
 const DEPOSIT_WON: i64 = 1;
 /// Printed on the master account's statement for every micro-deposit.
 const MASTER_MEMO: &str = "MYPAY 1원인증";
+
+/// A micro-deposit as reconciliation sees it: our request id at the bank, and whether the bank
+/// said it executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MicroDeposit {
+    /// `bad_` + ULID.
+    pub id: String,
+    pub bank_tran_id: String,
+    pub requested_at: Micros,
+    /// The bank executed it (and it was booked); `false` while pending or after a refusal.
+    pub succeeded: bool,
+    pub amount_won: i64,
+}
 
 /// The ledger accounts a micro-deposit is booked to, opened on first use.
 #[derive(Debug, Default)]
@@ -334,4 +348,34 @@ impl BankAccounts {
             })
             .await
     }
+}
+
+/// The micro-deposits requested in `[from, to)` (microseconds since the epoch), in id order
+/// after `after`, at most `limit` (1 to 1,000): what reconciliation holds against the
+/// master account's statement.
+pub async fn deposits_requested_between(
+    db: &Db,
+    from: Micros,
+    to: Micros,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MicroDeposit>, BankAccountError> {
+    let rows = store::deposits_requested_between(
+        db,
+        from,
+        to,
+        after.unwrap_or_default(),
+        limit.clamp(1, 1_000),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| MicroDeposit {
+            id: row.id,
+            bank_tran_id: row.bank_tran_id,
+            requested_at: row.requested_at,
+            succeeded: row.status == "succeeded",
+            amount_won: DEPOSIT_WON,
+        })
+        .collect())
 }

@@ -28,6 +28,7 @@ mod link;
 mod service;
 mod store;
 
+pub use deposit::{deposits_requested_between, MicroDeposit};
 pub use domain::{
     generate_payer_number, names_match, DigitCode, LinkKind, LinkStatus, ARS_CODE_DIGITS,
     DEPOSIT_MEMO_PREFIX, VERIFICATION_CODE_DIGITS,

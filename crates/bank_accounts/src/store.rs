@@ -314,6 +314,28 @@ pub(crate) async fn deposit_count(db: &Db, link_id: &str) -> Result<i64, sqlx::E
     Ok(count)
 }
 
+/// Deposits requested in `[from, to)`, in id order after `after`, for reconciliation.
+pub(crate) async fn deposits_requested_between(
+    db: &Db,
+    from: Micros,
+    to: Micros,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<DepositRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {DEPOSIT_COLUMNS} FROM bank_account_deposits \
+         WHERE requested_at >= $1 AND requested_at < $2 AND id > $3 ORDER BY id LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(from)
+        .bind(to)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(deposit_row).collect()
+}
+
 /// Pending deposits, oldest first, for the sweeper.
 pub(crate) async fn pending_deposits(db: &Db, limit: i64) -> Result<Vec<DepositRow>, sqlx::Error> {
     let sql = format!(

@@ -215,6 +215,8 @@ pub struct StatementPage {
     pub entries: Vec<StatementEntry>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<StatementCursor>,
+    /// The account's balance when the page was read (잔액), when the bank said.
+    pub balance_won: Option<i64>,
 }
 
 /// Whether a statement line added money to the account or took it out.

@@ -574,7 +574,12 @@ impl BankGateway for HttpBank {
             })?;
         let next = (reply.next_page_yn == "Y")
             .then(|| StatementCursor::new(reply.befor_inquiry_trace_info.clone()));
-        Ok(StatementPage { entries, next })
+        let balance_won = money::parse_signed_amount(&reply.balance_amt, money::Currency::KRW).ok();
+        Ok(StatementPage {
+            entries,
+            next,
+            balance_won,
+        })
     }
 }
 

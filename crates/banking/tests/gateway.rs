@@ -424,6 +424,8 @@ async fn the_statement_lists_the_days_moves_page_by_page() {
     let yesterday = day.previous_day().unwrap();
     let empty = bank.gateway.statement(yesterday, None).await.unwrap();
     assert!(empty.entries.is_empty() && empty.next.is_none());
+    // Every page says what the account holds now.
+    assert_eq!(empty.balance_won, Some(master_opening + 32_000));
 }
 
 #[tokio::test]

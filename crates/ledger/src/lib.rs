@@ -298,6 +298,27 @@ impl Ledger {
         Ok(Money::from_minor(minor, account.currency))
     }
 
+    /// The total posted balance, on their normal side, of every account whose code starts
+    /// with `prefix` and ends with `suffix` (such as `liability:member:` and `:money:KRW`, all
+    /// members' money), as it was at `at` (microseconds since the epoch, inclusive). The
+    /// accounts must share one currency for the sum to mean anything; the suffix is how a
+    /// caller says which. Both must be valid code fragments.
+    pub async fn sum_balances_at(
+        &self,
+        prefix: &str,
+        suffix: &str,
+        at: Micros,
+    ) -> Result<i64, LedgerError> {
+        for (field, fragment) in [("code_prefix", prefix), ("code_suffix", suffix)] {
+            AccountCode::parse(fragment).map_err(|_| LedgerError::InvalidField {
+                field,
+                reason: "must be 1 to 128 characters of letters, digits, '_', '.', ':' and '-'",
+            })?;
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(store::sum_balances_at(&mut conn, self.db.backend(), prefix, suffix, at).await?)
+    }
+
     /// What an account received and gave in `[from, to)` (posting times, microseconds), as
     /// positive sums of its debits and credits, leaving out transactions whose id starts with
     /// `excluded_prefix` (a service's own bookings, such as settlement's `stl_` transactions,

@@ -875,6 +875,42 @@ pub(crate) async fn flows_between(
     Ok((row.try_get("debits")?, row.try_get("credits")?))
 }
 
+/// The sum of the posted balances, on each account's normal side, that the accounts whose code
+/// starts with `prefix` and ends with `suffix` had at `at` (their last posting at or before
+/// it); an account without postings by then counts 0. One statement, read from the index on
+/// `(account_id, posted_at)`; codes are compared with `substr`, for the reason
+/// [`accounts_by_code_prefix`] gives.
+pub(crate) async fn sum_balances_at(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    prefix: &str,
+    suffix: &str,
+    at: Micros,
+) -> Result<i64, sqlx::Error> {
+    let mut b = SqlBuilder::new(
+        backend,
+        "SELECT CAST(COALESCE(SUM(p.balance_after), 0) AS BIGINT) AS total FROM ledger_postings p \
+         JOIN (SELECT q.account_id, MAX(q.account_seq) AS seq FROM ledger_postings q \
+         JOIN ledger_accounts a ON a.id = q.account_id WHERE substr(a.code, 1, length(",
+    );
+    b.bind(prefix.to_owned())
+        .push(")) = ")
+        .bind(prefix.to_owned())
+        .push(" AND substr(a.code, length(a.code) - length(")
+        .bind(suffix.to_owned())
+        .push(") + 1) = ")
+        .bind(suffix.to_owned())
+        .push(" AND q.posted_at <= ")
+        .bind(at)
+        .push(
+            " GROUP BY q.account_id) last \
+             ON p.account_id = last.account_id AND p.account_seq = last.seq",
+        );
+    let rows = fetch_all_prepared(conn, b).await?;
+    let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    row.try_get("total")
+}
+
 /// An account's postings, newest first, before sequence `before` (exclusive).
 pub(crate) async fn history(
     conn: &mut AnyConnection,

@@ -613,6 +613,41 @@ async fn balances_are_readable_at_any_past_instant() {
 }
 
 #[tokio::test]
+async fn balances_of_a_family_of_accounts_sum_at_any_past_instant() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000_000));
+    let h = start(clock.clone()).await;
+    let bank = h.bank("bank", Currency::KRW).await;
+    let alice = h.wallet("member:alice:money", Currency::KRW).await;
+    let bob = h.wallet("member:bob:money", Currency::KRW).await;
+    // Same prefix, another suffix: not counted.
+    let points = h.wallet("member:alice:points", Currency::KRW).await;
+    let t0 = clock.now_micros();
+    h.fund("f1", &bank, &alice, 1_000).await;
+    h.fund("f2", &bank, &points, 70).await;
+    clock.advance_micros(1_000_000);
+    let t1 = clock.now_micros();
+    h.fund("f3", &bank, &bob, 500).await;
+    clock.advance_micros(1_000_000);
+    h.transfer("pay", &alice, &bob, 300).await.unwrap();
+    h.transfer("spend", &bob, &bank, 100).await.unwrap();
+    let prefix = "member:";
+    let sum = |t| h.ledger.sum_balances_at(prefix, ":money", t);
+    assert_eq!(sum(t0 - 1).await.unwrap(), 0);
+    assert_eq!(sum(t0).await.unwrap(), 1_000);
+    assert_eq!(sum(t1).await.unwrap(), 1_500);
+    assert_eq!(sum(i64::MAX).await.unwrap(), 1_400);
+    assert_eq!(
+        h.ledger
+            .sum_balances_at(prefix, ":points", i64::MAX)
+            .await
+            .unwrap(),
+        70
+    );
+    let bad = h.ledger.sum_balances_at("", ":money", 0).await.unwrap_err();
+    assert_eq!(bad.code(), "invalid_request");
+}
+
+#[tokio::test]
 async fn history_pages_newest_first_with_running_balances() {
     let h = system().await;
     let bank = h.bank("bank", Currency::KRW).await;

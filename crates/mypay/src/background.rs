@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use async_trait::async_trait;
 use jobs::{Job, JobFailure, JobHandler, Registry, RetryPolicy, Schedule};
+use reconciliation::Reconciliations;
 use remittance::Remittances;
 use settlement::{SettlementDate, SettlementError, Settlements};
 use storage::Db;
@@ -17,15 +18,20 @@ use storage::Db;
 pub const LEDGER_CHECK: &str = "ledger.check";
 /// The settlement of the business day before the slot's (KST).
 pub const SETTLEMENT_RUN_DAY: &str = "settlement.run_day";
+/// The reconciliation of the business day before the slot's (KST).
+pub const RECONCILIATION_RUN_DAY: &str = "reconciliation.run_day";
 
 /// Every schedule `serve` knows: its name, the job kind it enqueues, and its default cron
 /// expression (KST). Settlement runs at 02:00, once the day's late webhooks and resumers have
 /// had two hours to finish its orders.
+/// Reconciliation runs at 04:00, after settlement's payouts, so that the day's statement and
+/// report are complete and the previous day's settlement payouts are on the next day's.
 /// The remittance retry batch and monitor run every minute (seed 002), so a dead step is taken
 /// up again within a minute and a late remittance is alerted on within a minute of its tenth.
 const SCHEDULES: &[(&str, &str, &str)] = &[
     ("settlement", SETTLEMENT_RUN_DAY, "0 2 * * *"),
     ("ledger-check", LEDGER_CHECK, "0 3 * * *"),
+    ("reconciliation", RECONCILIATION_RUN_DAY, "0 4 * * *"),
     ("remittance-retry", remittance::RETRY_FAILURES, "* * * * *"),
     ("remittance-monitor", remittance::MONITOR, "* * * * *"),
 ];
@@ -51,8 +57,21 @@ pub fn job_lease(seconds: u64) -> Duration {
 }
 
 /// The handlers of every job kind.
-pub fn registry(db: &Db, settlements: &Settlements, remittances: &Remittances) -> Registry {
+pub fn registry(
+    db: &Db,
+    settlements: &Settlements,
+    remittances: &Remittances,
+    reconciliations: &Reconciliations,
+) -> Registry {
     let mut registry = Registry::new();
+    registry.register(
+        RECONCILIATION_RUN_DAY,
+        Arc::new(ReconcileDay {
+            reconciliations: reconciliations.clone(),
+        }),
+        // The bank or the PSP was unreachable: their reports are there to be read later.
+        RetryPolicy::fixed(Duration::from_secs(10 * 60)),
+    );
     remittance::register(&mut registry, remittances);
     registry.register(
         LEDGER_CHECK,
@@ -142,6 +161,31 @@ impl JobHandler for SettleDay {
     }
 }
 
+/// Reconciles the KST business day before the job's slot. A day that does not reconcile is not
+/// a failure of the job, which did its work: the result is recorded and reported (an error log
+/// line, the `mypay_reconciliation_mismatches` and `mypay_safeguarding_ok` gauges). A side that
+/// cannot be read is retried.
+struct ReconcileDay {
+    reconciliations: Reconciliations,
+}
+
+#[async_trait]
+impl JobHandler for ReconcileDay {
+    async fn run(&self, job: &Job) -> Result<(), JobFailure> {
+        let slot = job.payload["slot"]
+            .as_i64()
+            .ok_or_else(|| JobFailure::Fatal("the payload names no slot".into()))?;
+        let date = SettlementDate::of_instant(slot.saturating_sub(DAY_US));
+        let report = self
+            .reconciliations
+            .run_day(date)
+            .await
+            .map_err(|error| JobFailure::Retry(error.to_string()))?;
+        tracing::info!(job = %job.id, date = %date, matched = report.run.matched, mismatches = report.run.mismatches, "reconciliation day run");
+        Ok(())
+    }
+}
+
 /// Checks every ledger invariant (balanced transactions, stored balances equal to their
 /// postings, guarded accounts never negative, …). A broken invariant is not a failure of the
 /// job, which did its work: it is reported as an error log line and the
@@ -183,6 +227,7 @@ mod tests {
             vec![
                 ("settlement", "0 2 * * *"),
                 ("ledger-check", "0 3 * * *"),
+                ("reconciliation", "0 4 * * *"),
                 ("remittance-retry", "* * * * *"),
                 ("remittance-monitor", "* * * * *"),
             ]
@@ -192,6 +237,7 @@ mod tests {
         let off = schedules(&[
             "ledger-check=off".into(),
             "settlement=off".into(),
+            "reconciliation=off".into(),
             "remittance-retry=off".into(),
             "remittance-monitor=off".into(),
         ])

@@ -38,6 +38,11 @@ pub enum Command {
     /// changes nothing. Uses the same bank configuration as `serve`.
     // Boxed: its flags make it larger than the other variants.
     Settle(Box<SettleArgs>),
+    /// Reconcile one KST business date: the bank's statement of the master account and the
+    /// PSP's report against our records, every mismatch listed, and the safeguarding check.
+    /// Uses the same bank and PSP configuration as `serve`; exits 2 when anything differs.
+    // Boxed: its flags make it larger than the other variants.
+    Reconcile(Box<ReconcileArgs>),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -179,7 +184,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MYPAY_PAYMENTS_RESUME_AFTER_S", default_value_t = 15)]
     pub payments_resume_after_s: u64,
     /// A schedule for periodic work, NAME=CRON (five fields, read in KST) or NAME=off; repeat
-    /// for more. Names and defaults: ledger-check="0 3 * * *".
+    /// for more. Names and defaults: settlement="0 2 * * *", ledger-check="0 3 * * *",
+    /// reconciliation="0 4 * * *", remittance-retry and remittance-monitor="* * * * *".
     #[arg(long = "schedule", value_name = "NAME=CRON")]
     pub schedules: Vec<String>,
     /// How long a worker's claim on a job lasts, in seconds (1 to 86,400): a job whose worker
@@ -188,6 +194,48 @@ pub struct ServeArgs {
     pub job_lease_s: u64,
     #[command(flatten)]
     pub remittance: RemittanceArgs,
+    #[command(flatten)]
+    pub reconciliation: ReconciliationArgs,
+}
+
+/// How reconciliation judges safeguarding.
+#[derive(Debug, Clone, Args)]
+pub struct ReconciliationArgs {
+    /// The platform's own money in the bank's master account that the ledger does not book
+    /// (the float the account was opened with), in won: safeguarding takes it off the bank's
+    /// balance. Unset: the in-process sandbox bank's opening balance, or 0 with `--bank-url`.
+    #[arg(long, env = "MYPAY_SAFEGUARDING_OWN_FUNDS")]
+    pub safeguarding_own_funds: Option<i64>,
+}
+
+impl ReconciliationArgs {
+    /// The reconciliation configuration for a bank at `bank_url` (none: the in-process sandbox).
+    pub fn config(&self, bank_url: Option<&str>) -> reconciliation::ReconciliationConfig {
+        let sandbox_float = match bank_url {
+            None => banking::sandbox::MASTER_OPENING_BALANCE_WON_DEFAULT,
+            Some(_) => 0,
+        };
+        reconciliation::ReconciliationConfig {
+            own_funds_won: self.safeguarding_own_funds.unwrap_or(sandbox_float),
+        }
+    }
+}
+
+/// `mypay reconcile`: the day, the database, and the bank and PSP exactly as `serve` takes them.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The KST business date to reconcile, `YYYY-MM-DD`; a day in progress is reconciled up
+    /// to now.
+    #[arg(long)]
+    pub date: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub bank: BankArgs,
+    #[command(flatten)]
+    pub psp: PspArgs,
+    #[command(flatten)]
+    pub reconciliation: ReconciliationArgs,
 }
 
 /// How business remittances run.

@@ -3,6 +3,7 @@
 mod background;
 mod bench;
 mod cli;
+mod reconcile;
 mod sandbox_bank;
 mod sandbox_psp;
 mod serve;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Check(args) => serve::check(args).await,
             Command::Settle(args) => settle::settle(*args).await,
+            Command::Reconcile(args) => reconcile::reconcile(*args).await,
             Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
             Command::SandboxBank(args) => sandbox_bank::run(args).await,
             Command::SandboxPsp(args) => sandbox_psp::run(args).await,

@@ -147,6 +147,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             report_dir: Some(args.settlement_report_dir.clone()),
         },
         remittance: args.remittance.config()?,
+        reconciliation: args.reconciliation.config(args.bank.bank_url.as_deref()),
     };
     let (bank, sandbox) = connect_bank(&args.bank).await?;
     let (psp, sandbox_psp) = connect_psp(&args.psp).await?;
@@ -168,7 +169,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let job_runner = jobs::JobRunner::new(
         db.clone(),
         clock.clone(),
-        crate::background::registry(&db, state.settlements(), state.remittances()),
+        crate::background::registry(
+            &db,
+            state.settlements(),
+            state.remittances(),
+            state.reconciliations(),
+        ),
         jobs::RunnerConfig {
             lease: crate::background::job_lease(args.job_lease_s),
             ..jobs::RunnerConfig::default()
@@ -218,6 +224,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     settlement_resolver.abort();
     // Events being published stay claimed until their lease ends, then are due again.
     event_publisher.abort();
+    close(&ledger, db, sandbox, sandbox_psp).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Drains the ledger writer, closes the pool and stops the in-process sandboxes, in that
+/// order: nothing acknowledged is lost, and no sandbox stops while a call to it may be running.
+pub(crate) async fn close(
+    ledger: &Ledger,
+    db: Db,
+    sandbox: Option<SandboxHandle>,
+    sandbox_psp: Option<SandboxPspHandle>,
+) {
     ledger.shutdown().await;
     db.close().await;
     if let Some(sandbox) = sandbox {
@@ -226,7 +244,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(sandbox) = sandbox_psp {
         sandbox.shutdown().await;
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The bank gateway: the HTTP adapter pointed at `--bank-url`, or at a sandbox bank started
@@ -346,7 +363,7 @@ fn psp_timeout_ms(args: &PspArgs) -> u64 {
 
 /// The card processor: the Toss Payments adapter pointed at `--psp-url`, or at a sandbox PSP
 /// started here on a loopback port, so the embedded default runs the same adapter.
-async fn connect_psp(
+pub(crate) async fn connect_psp(
     args: &PspArgs,
 ) -> anyhow::Result<(Arc<dyn CardProcessor>, Option<SandboxPspHandle>)> {
     let (base_url, secret_key, sandbox) = match &args.psp_url {

@@ -13,7 +13,7 @@ use settlement::{Progress, RunState, SettlementConfig, SettlementDate, Settlemen
 use wallet::bank_transfer::BankTransfers;
 
 use crate::cli::SettleArgs;
-use crate::serve::{account_keys, connect_bank, open};
+use crate::serve::{account_keys, close, connect_bank, open};
 
 /// The exit code of a run that ended with payouts whose outcome the bank has not told yet:
 /// the day is settled as far as it goes; run it again (or let `serve`'s resolver) finish them.
@@ -59,11 +59,7 @@ pub async fn settle(args: SettleArgs) -> anyhow::Result<ExitCode> {
     };
     let result = settlements.run_day(date, &progress).await;
     bar.finish_and_clear();
-    ledger.shutdown().await;
-    db.close().await;
-    if let Some(sandbox) = sandbox {
-        sandbox.shutdown().await;
-    }
+    close(&ledger, db, sandbox, None).await;
     let report = result.with_context(|| format!("settling {date} failed"))?;
     let run = &report.run;
     let totals = &run.totals;

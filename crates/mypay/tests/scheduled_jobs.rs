@@ -1,7 +1,7 @@
 //! Real `mypay serve` processes on one database (SQLite file, or PostgreSQL with
 //! `MYPAY_TEST_DATABASE_URL`) running the scheduler and the job worker with schedules every
 //! second. Two at once: each slot is enqueued once, every job runs exactly once, and the
-//! settlement schedule settles the previous day. One killed (SIGKILL) while jobs drain: after a
+//! settlement and reconciliation schedules settle and reconcile the previous day. One killed (SIGKILL) while jobs drain: after a
 //! restart every job it held runs again and ends done, none is dead, and the day is settled at
 //! most once.
 
@@ -42,6 +42,8 @@ fn serve(database_url: &str, data: &Path, lease_s: &str) -> (Process, String) {
             OsStr::new("ledger-check=* * * * * *"),
             OsStr::new("--schedule"),
             OsStr::new("settlement=* * * * * *"),
+            OsStr::new("--schedule"),
+            OsStr::new("reconciliation=* * * * * *"),
             OsStr::new("--job-lease-s"),
             OsStr::new(lease_s),
         ],
@@ -87,7 +89,8 @@ async fn two_servers_run_each_scheduled_job_once() {
     for _ in 0..120 {
         done = jobs(&client, &base, "ledger.check", "done").await;
         let settled = jobs(&client, &base, "settlement.run_day", "done").await;
-        if done.len() >= 4 && !settled.is_empty() {
+        let reconciled = jobs(&client, &base, "reconciliation.run_day", "done").await;
+        if done.len() >= 4 && !settled.is_empty() && !reconciled.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -123,6 +126,8 @@ async fn two_servers_run_each_scheduled_job_once() {
     println!("{ran} attempts by {workers} workers");
     // The settlement schedule settled the previous day (no merchants: an empty run).
     assert!(scalar("SELECT COUNT(*) FROM settlement_runs").await >= 1);
+    // The reconciliation schedule reconciled it too: a quiet day, matched.
+    assert!(scalar("SELECT COUNT(*) FROM reconciliation_runs WHERE status = 'matched'").await >= 1);
 }
 
 /// A count from the database.

@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+mod card_report;
 mod domain;
 mod error;
 mod escrow;
@@ -33,6 +34,10 @@ mod sellers;
 mod service;
 mod store;
 
+pub use card_report::{
+    card_approvals_between, card_cancellations_between, CardActivity, CardActivityKind,
+    CARD_ACTIVITY_PAGE_MAX,
+};
 pub use domain::{
     allocate, CardState, CheckoutId, EscrowState, OrderStatus, PaymentId, PaymentOrderKey,
     PaymentStatus, RefundId, Split,

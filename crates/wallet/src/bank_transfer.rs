@@ -405,6 +405,29 @@ impl BankTransfers {
         row.map(|row| from_row(&row)).transpose()
     }
 
+    /// The transfers requested in `[from, to)` (microseconds since the epoch), in id order
+    /// after `after`, at most `limit` (1 to 1,000): what reconciliation holds against the
+    /// bank's statement of a day.
+    pub async fn requested_between(
+        &self,
+        from: Micros,
+        to: Micros,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BankTransfer>, TransferError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM bank_transfers WHERE requested_at >= $1 AND requested_at < $2 \
+             AND id > $3 ORDER BY id LIMIT $4"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(after.unwrap_or_default())
+        .bind(limit.clamp(1, 1_000))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// A transfer by id.
     pub async fn get(&self, id: &str) -> Result<BankTransfer, TransferError> {
         let row = sqlx::query(&format!(
