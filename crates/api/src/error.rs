@@ -9,6 +9,7 @@ use ::payments::{EscrowError, PaymentError};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use backoffice::BackofficeError;
 use bank_accounts::BankAccountError;
 use item_lock::ItemLockError;
 use jobs::JobError;
@@ -119,6 +120,9 @@ pub enum ApiError {
     /// Reconciliation could not run or read a day.
     #[error(transparent)]
     Reconciliation(#[from] ReconciliationError),
+    /// The back office refused an operator change.
+    #[error(transparent)]
+    Backoffice(#[from] BackofficeError),
     /// A database error outside the ledger.
     #[error("database error: {0}")]
     Storage(#[from] sqlx::Error),
@@ -188,6 +192,15 @@ impl ApiError {
             ApiError::Settlement(error) => settlement_status(error),
             ApiError::Remittance(error) => remittance_status(error),
             ApiError::Reconciliation(error) => reconciliation_status(error),
+            ApiError::Backoffice(error) => match error {
+                BackofficeError::EmailInvalid
+                | BackofficeError::PasswordInvalid
+                | BackofficeError::NameInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+                BackofficeError::EmailTaken => StatusCode::CONFLICT,
+                BackofficeError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+                BackofficeError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+                BackofficeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Status(status) => *status,
@@ -229,6 +242,7 @@ impl ApiError {
             ApiError::Settlement(error) => error.code(),
             ApiError::Remittance(error) => error.code(),
             ApiError::Reconciliation(error) => error.code(),
+            ApiError::Backoffice(error) => error.code(),
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Status(status) => status_code_name(*status),
@@ -260,6 +274,12 @@ impl ApiError {
     /// database error, file path or panic message leaks out.
     fn public_message(&self) -> String {
         match self {
+            ApiError::Backoffice(BackofficeError::Storage(_)) => {
+                "the database is unavailable; retry later".to_owned()
+            }
+            ApiError::Backoffice(BackofficeError::Internal(_)) => {
+                "an internal error occurred".to_owned()
+            }
             ApiError::Reconciliation(error) => match error {
                 ReconciliationError::Storage(_)
                 | ReconciliationError::Ledger(LedgerError::Storage(_)) => {

@@ -14,6 +14,7 @@ mod amount;
 mod api_keys;
 mod auth;
 mod bank_accounts;
+mod console;
 mod error;
 mod extract;
 mod health;
@@ -26,6 +27,7 @@ mod merchants;
 mod metrics;
 mod middleware;
 mod openapi;
+mod operators;
 mod pagination;
 mod payments;
 mod reconciliations;
@@ -38,6 +40,7 @@ mod webhooks;
 
 use std::sync::Arc;
 
+use ::backoffice::Backoffice;
 use ::bank_accounts::{AccountKeys, BankAccountConfig, BankAccounts};
 use ::merchants::Merchants;
 use ::payments::{PaymentServices, Payments, PaymentsConfig};
@@ -174,6 +177,8 @@ pub struct AppState {
     pub(crate) remittances: Remittances,
     /// Reconciliation: the bank's statement and the PSP's report against our records.
     pub(crate) reconciliations: Reconciliations,
+    /// The back office: operators, console sessions, the audit log.
+    pub(crate) backoffice: Backoffice,
     pub(crate) db: Db,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) config: ApiConfig,
@@ -267,6 +272,7 @@ impl AppState {
             psp,
             config.reconciliation.clone(),
         );
+        let backoffice = Backoffice::new(db.clone(), ledger.clock());
         AppState {
             ledger,
             members,
@@ -281,6 +287,7 @@ impl AppState {
             settlements,
             remittances,
             reconciliations,
+            backoffice,
             db,
             metrics,
             config,
@@ -387,6 +394,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(settlements::routes())
         .merge(remittances::routes())
         .merge(reconciliations::routes())
+        .merge(operators::routes())
         .merge(api_keys::routes())
 }
 
@@ -407,6 +415,7 @@ pub fn router(state: AppState) -> Router {
         });
     let body_limit_bytes = state.config.body_limit_bytes;
     let app = routes
+        .merge(console::routes())
         .fallback(route_not_found)
         .with_state(state.clone())
         .layer(Extension(document))

@@ -243,6 +243,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/reconciliations"),
     ("GET", "/v1/reconciliations"),
     ("GET", "/v1/reconciliations/{date}"),
+    ("POST", "/v1/admin/operators"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -25,15 +25,21 @@ const IN_FLIGHT_LIMIT: usize = 16;
 
 /// Hashes and verifies passwords, bounded in concurrency.
 #[derive(Debug)]
-pub(crate) struct Hasher {
+pub struct Hasher {
     permits: Arc<Semaphore>,
     /// A hash of a random password, verified against when an email address is unknown, so
     /// that a login for an unregistered address costs as much as one for a registered address.
     dummy: OnceCell<String>,
 }
 
+impl Default for Hasher {
+    fn default() -> Hasher {
+        Hasher::new()
+    }
+}
+
 impl Hasher {
-    pub(crate) fn new() -> Hasher {
+    pub fn new() -> Hasher {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Hasher {
             permits: Arc::new(Semaphore::new(cores.clamp(1, IN_FLIGHT_LIMIT))),
@@ -42,7 +48,7 @@ impl Hasher {
     }
 
     /// A new argon2id hash of `password` with a fresh random salt, as a PHC string.
-    pub(crate) async fn hash(&self, password: &Password) -> Result<String, MemberError> {
+    pub async fn hash(&self, password: &Password) -> Result<String, MemberError> {
         let mut salt = [0u8; SALT_BYTES];
         rand::rngs::OsRng
             .try_fill_bytes(&mut salt)
@@ -60,11 +66,7 @@ impl Hasher {
     }
 
     /// Whether `password` matches the stored PHC string.
-    pub(crate) async fn verify(
-        &self,
-        password: &Password,
-        stored: &str,
-    ) -> Result<bool, MemberError> {
+    pub async fn verify(&self, password: &Password, stored: &str) -> Result<bool, MemberError> {
         let password = password.clone();
         let stored = stored.to_owned();
         self.run(move || {
@@ -84,7 +86,7 @@ impl Hasher {
 
     /// Spends the same work as verifying a real password, and always fails. Used when the
     /// email address names no member.
-    pub(crate) async fn verify_dummy(&self, password: &Password) -> Result<bool, MemberError> {
+    pub async fn verify_dummy(&self, password: &Password) -> Result<bool, MemberError> {
         let dummy = self
             .dummy
             .get_or_try_init(|| async {

@@ -22,6 +22,7 @@ pub use domain::{
     SESSION_TOKEN_PREFIX,
 };
 pub use error::MemberError;
+pub use hasher::Hasher;
 pub use member::{Member, MemberStatus, NewMember, NewSession, ProfileChange, Session};
 pub use service::{
     MemberConfig, Members, LOGIN_FAILURES_MAX, LOGIN_FAILURE_WINDOW_S, LOGIN_LOCK_S,
