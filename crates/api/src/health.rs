@@ -38,6 +38,10 @@ pub struct ReadinessChecks {
     /// `ok` or `unavailable`.
     #[schema(example = "ok")]
     pub database: &'static str,
+    /// The item lock store (Redis with `--redis-url`, else the database): `ok` or
+    /// `unavailable`. Checkouts naming unique items need it.
+    #[schema(example = "ok")]
+    pub item_locks: &'static str,
 }
 
 /// Answers while the process is alive.
@@ -68,25 +72,39 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn readiness(state: &AppState) -> (StatusCode, Json<Readiness>) {
-    match state.db.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(Readiness {
-                status: "ready",
-                checks: ReadinessChecks { database: "ok" },
-            }),
-        ),
+    let database = match state.db.ping().await {
+        Ok(()) => "ok",
         Err(error) => {
             tracing::warn!(%error, "readiness check: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Readiness {
-                    status: "unavailable",
-                    checks: ReadinessChecks {
-                        database: "unavailable",
-                    },
-                }),
-            )
+            "unavailable"
         }
-    }
+    };
+    let item_locks = match item_locks_answer(state).await {
+        Ok(()) => "ok",
+        Err(error) => {
+            tracing::warn!(%error, "readiness check: item lock store unavailable");
+            "unavailable"
+        }
+    };
+    let ready = database == "ok" && item_locks == "ok";
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(Readiness {
+            status: if ready { "ready" } else { "unavailable" },
+            checks: ReadinessChecks {
+                database,
+                item_locks,
+            },
+        }),
+    )
+}
+
+/// One round trip to the item lock store: who holds a probe key nobody locks.
+async fn item_locks_answer(state: &AppState) -> Result<(), item_lock::ItemLockError> {
+    let probe = item_lock::ItemKey::parse("mypay-readiness-probe")?;
+    state.item_locks.holder(&probe).await.map(|_| ())
 }

@@ -418,3 +418,89 @@ async fn members_and_api_keys_get_nothing_and_a_logged_out_cookie_is_refused() {
     .await;
     common::assert_error(status, &body, 403, "forbidden");
 }
+
+#[tokio::test]
+async fn settlement_runs_with_their_csv_remittances_and_reconciliations_are_shown() {
+    let app = spawn_app().await;
+    create_operator(&app).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+    let today = settlement::SettlementDate::of_instant(now as i64);
+    let yesterday = settlement::SettlementDate::of_instant(now as i64 - 86_400_000_000);
+    let (status, run) = send(
+        app.admin(Method::POST, "/v1/settlements/runs")
+            .json(&json!({"date": yesterday.to_string()})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    let (status, day) = send(
+        app.admin(Method::POST, "/v1/reconciliations")
+            .json(&json!({"date": today.to_string()})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{day}");
+
+    let client = browser();
+    let cookie = log_in(&app, &client).await;
+    let (_, runs) = page(&app, &client, &cookie, "/admin/settlements").await;
+    assert!(
+        runs.contains(&format!("/admin/settlements/{yesterday}")),
+        "{runs}"
+    );
+    let (status, run_page) = page(
+        &app,
+        &client,
+        &cookie,
+        &format!("/admin/settlements/{yesterday}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        run_page.contains("Download CSV") && run_page.contains("completed"),
+        "{run_page}"
+    );
+    let response = client
+        .get(app.url(&format!("/admin/settlements/{yesterday}/report.csv")))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("settlement-{yesterday}.csv")));
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("{}\n", settlement::CSV_HEADER)
+    );
+    // Without a session, the report is not served either.
+    let anonymous = client
+        .get(app.url(&format!("/admin/settlements/{yesterday}/report.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+
+    let (status, remittances) = page(&app, &client, &cookie, "/admin/remittances").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(remittances.contains("Business remittances"));
+    let (_, days) = page(&app, &client, &cookie, "/admin/reconciliations").await;
+    assert!(
+        days.contains(&format!("/admin/reconciliations/{today}")),
+        "{days}"
+    );
+    let (status, day_page) = page(
+        &app,
+        &client,
+        &cookie,
+        &format!("/admin/reconciliations/{today}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        day_page.contains("Safeguarding") && day_page.contains("Mismatches"),
+        "{day_page}"
+    );
+    let (status, _) = page(&app, &client, &cookie, "/admin/reconciliations/not-a-date").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

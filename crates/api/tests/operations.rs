@@ -16,7 +16,7 @@ async fn healthz_and_readyz_answer_without_a_key() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({"status": "ready", "checks": {"database": "ok"}})
+        json!({"status": "ready", "checks": {"database": "ok", "item_locks": "ok"}})
     );
 }
 
@@ -29,7 +29,7 @@ async fn readyz_and_ledger_routes_report_an_unreachable_database_without_detail(
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         body,
-        json!({"status": "unavailable", "checks": {"database": "unavailable"}})
+        json!({"status": "unavailable", "checks": {"database": "unavailable", "item_locks": "unavailable"}})
     );
     // Authentication itself needs the database, so it is the first thing to fail.
     let (status, body) = app.get(&format!("/v1/ledger/accounts/{account}")).await;
@@ -294,4 +294,61 @@ async fn the_document_and_the_server_agree_on_every_route() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn bank_and_psp_calls_are_counted_and_timed_by_operation_and_outcome() {
+    let app = spawn_app().await;
+    let buyer = common::linked_member(&app, 1, 100_000).await;
+    common::charge(&app, &buyer, 10_000).await;
+    let (shop, _) = app.merchant("Metrics shop").await;
+    let (status, payment) = common::send(
+        app.bearer(&buyer.member.token, reqwest::Method::POST, "/v1/payments")
+            .json(&json!({
+                "checkout_id": "chk-metrics",
+                "payment_orders": [{"seller_account": shop, "amount": "5000", "currency": "KRW",
+                                    "payment_order_id": "ord-metrics", "escrow": false}],
+                "funding": {"card": {"billing_key": "bk_test_ok_1", "amount": "5000"}},
+            })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (name, labels) in [
+        (
+            "mypay_bank_calls_total{",
+            [
+                "operation=\"/v2.0/transfer/withdraw/acnt_num\"",
+                "outcome=\"reply\"",
+            ],
+        ),
+        (
+            "mypay_psp_calls_total{",
+            ["operation=\"charge\"", "outcome=\"ok\""],
+        ),
+        (
+            "mypay_bank_call_seconds_count{",
+            ["operation=\"/v2.0/inquiry/real_name\"", ""],
+        ),
+        (
+            "mypay_psp_call_seconds_count{",
+            ["operation=\"charge\"", ""],
+        ),
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with(name) && labels.iter().all(|l| line.contains(l))),
+            "no {name} {labels:?} in:\n{text}"
+        );
+    }
+    // Keys and account numbers never become labels.
+    assert!(!text.contains("bk_test_ok_1") && !text.contains(&buyer.account));
 }

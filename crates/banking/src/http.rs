@@ -120,20 +120,20 @@ impl HttpBank {
         })
     }
 
-    async fn post<B: Serialize, T: Reply>(&self, path: &str, body: &B) -> Exchange<T> {
+    async fn post<B: Serialize, T: Reply>(&self, path: &'static str, body: &B) -> Exchange<T> {
         let request = self
             .client
             .post(format!("{}{path}", self.base_url))
             .json(body);
-        exchange(request).await
+        measured(path, request).await
     }
 
-    async fn get<Q: Serialize, T: Reply>(&self, path: &str, query: &Q) -> Exchange<T> {
+    async fn get<Q: Serialize, T: Reply>(&self, path: &'static str, query: &Q) -> Exchange<T> {
         let request = self
             .client
             .get(format!("{}{path}", self.base_url))
             .query(query);
-        exchange(request).await
+        measured(path, request).await
     }
 
     /// The outcome of a money-moving exchange whose reply said `Done`: checked to be about our
@@ -162,6 +162,24 @@ impl HttpBank {
             },
         }
     }
+}
+
+/// [`exchange`], counted and timed per API path and outcome (`mypay_bank_calls_total`,
+/// `mypay_bank_call_seconds`): the path names the operation and carries no account data.
+async fn measured<T: Reply>(path: &'static str, request: reqwest::RequestBuilder) -> Exchange<T> {
+    let started = std::time::Instant::now();
+    let exchange = exchange(request).await;
+    let outcome = match &exchange {
+        Exchange::Reply(_) => "reply",
+        Exchange::NotSent(_) => "not_sent",
+        Exchange::Rejected(_) => "rejected",
+        Exchange::NoAnswer(_) => "no_answer",
+    };
+    metrics::counter!("mypay_bank_calls_total", "operation" => path, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("mypay_bank_call_seconds", "operation" => path)
+        .record(started.elapsed().as_secs_f64());
+    exchange
 }
 
 /// Sends a request and sorts the result into the four cases an outcome is decided from.

@@ -36,6 +36,15 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in the order a job moves through them.
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Dead,
+        JobState::Discarded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",

@@ -28,6 +28,8 @@ const ESCROW_DUE_INTERVAL: Duration = Duration::from_secs(60);
 const WALLET_RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often settlement payouts whose outcome was unknown are asked after at the bank.
 const SETTLEMENT_RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the job counts per state are published as gauges.
+const JOB_COUNTS_INTERVAL: Duration = Duration::from_secs(15);
 /// How often pending holds past their expiry are released.
 const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Holds released per sweep, so one sweep cannot monopolise the writer.
@@ -184,6 +186,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let scheduler = jobs::Scheduler::new(db.clone(), clock, schedules);
     let schedule_ticker = tokio::spawn(scheduler.run(std::future::pending()));
     let settlement_resolver = tokio::spawn(resolve_settlement_payouts(state.settlements().clone()));
+    let job_counts = tokio::spawn(report_job_counts(state.jobs().clone()));
     let event_publisher = match stream {
         Some(stream) => {
             let publisher = events::Publisher::connect(db.clone(), ledger.clock(), stream).await?;
@@ -222,6 +225,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     job_worker.abort();
     schedule_ticker.abort();
     settlement_resolver.abort();
+    job_counts.abort();
     // Events being published stay claimed until their lease ends, then are due again.
     event_publisher.abort();
     close(&ledger, db, sandbox, sandbox_psp).await;
@@ -559,6 +563,28 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         tokio::select! {
             _ = ctrl_c => {},
             _ = terminate => {},
+        }
+    }
+}
+
+/// Publishes how many jobs are in each state (`mypay_jobs{state}`: queue depth, running, dead
+/// letters) every 15 seconds, for dashboards and alerts.
+async fn report_job_counts(jobs: jobs::Jobs) {
+    let mut interval = tokio::time::interval(JOB_COUNTS_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match jobs.counts().await {
+            Ok(counts) => {
+                for state in jobs::JobState::ALL {
+                    let n = counts
+                        .iter()
+                        .find(|(s, _)| *s == state)
+                        .map_or(0, |(_, n)| *n);
+                    metrics::gauge!("mypay_jobs", "state" => state.as_str()).set(n as f64);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "job counts could not be read"),
         }
     }
 }

@@ -127,6 +127,29 @@ impl TossPayments {
     }
 }
 
+/// [`exchange`], counted and timed per operation and outcome (`mypay_psp_calls_total`,
+/// `mypay_psp_call_seconds`). The operation is a fixed name: the paths carry billing and
+/// payment keys, which never become labels.
+async fn measured<T: DeserializeOwned>(
+    operation: &'static str,
+    request: reqwest::RequestBuilder,
+) -> Exchange<T> {
+    let started = std::time::Instant::now();
+    let exchange = exchange(request).await;
+    let outcome = match &exchange {
+        Exchange::Ok(_) => "ok",
+        Exchange::Error(..) => "error",
+        Exchange::NotSent(_) => "not_sent",
+        Exchange::Rejected(_) => "rejected",
+        Exchange::NoAnswer(_) => "no_answer",
+    };
+    metrics::counter!("mypay_psp_calls_total", "operation" => operation, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("mypay_psp_call_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    exchange
+}
+
 /// Sends a request and sorts the result into the cases an outcome is decided from.
 async fn exchange<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Exchange<T> {
     let response = match request.send().await {
@@ -315,7 +338,7 @@ impl CardProcessor for TossPayments {
             )
             .header(wire::IDEMPOTENCY_HEADER, request.order_id.as_str())
             .json(&body);
-        let outcome = match refusal_or_doubt(exchange::<wire::Payment>(call).await) {
+        let outcome = match refusal_or_doubt(measured::<wire::Payment>("charge", call).await) {
             Ok(payment) => match approval_of(request, &payment) {
                 Ok(approval) => ChargeOutcome::Approved(approval),
                 Err(reason) => ChargeOutcome::Unknown { reason },
@@ -339,7 +362,7 @@ impl CardProcessor for TossPayments {
             )
             .header(wire::IDEMPOTENCY_HEADER, request.cancel_id.as_str())
             .json(&body);
-        let outcome = match refusal_or_doubt(exchange::<wire::Payment>(call).await) {
+        let outcome = match refusal_or_doubt(measured::<wire::Payment>("cancel", call).await) {
             Ok(payment) => match cancellation_of(request, &payment) {
                 Ok(cancellation) => CancelOutcome::Cancelled(cancellation),
                 Err(reason) => CancelOutcome::Unknown { reason },
@@ -363,7 +386,7 @@ impl CardProcessor for TossPayments {
 
     async fn payment_by_order(&self, order_id: &PspOrderId) -> Result<PaymentLookup, PspError> {
         let call = self.request(reqwest::Method::GET, &wire::order_path(order_id.as_str()));
-        match refusal_or_doubt(exchange::<wire::Payment>(call).await) {
+        match refusal_or_doubt(measured::<wire::Payment>("payment_by_order", call).await) {
             Ok(payment) => {
                 let record = record(&payment).ok_or_else(|| PspError::Unavailable {
                     reason: "the payment could not be read".into(),
@@ -405,7 +428,9 @@ impl CardProcessor for TossPayments {
             let call = self
                 .request(reqwest::Method::GET, wire::TRANSACTIONS_PATH)
                 .query(&query);
-            let page = match refusal_or_doubt(exchange::<Vec<wire::TransactionItem>>(call).await) {
+            let page = match refusal_or_doubt(
+                measured::<Vec<wire::TransactionItem>>("transactions", call).await,
+            ) {
                 Ok(page) => page,
                 Err(Ok(refusal)) => return Err(PspError::Refused { refusal }),
                 Err(Err(reason)) => return Err(PspError::Unavailable { reason }),

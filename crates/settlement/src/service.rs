@@ -172,6 +172,15 @@ impl Settlements {
             .ok_or_else(|| SettlementError::RunNotFound(date.to_string()))
     }
 
+    /// Runs newest date first, before `before`, at most `limit` (1 to 100).
+    pub async fn runs(
+        &self,
+        before: Option<SettlementDate>,
+        limit: i64,
+    ) -> Result<Vec<Run>, SettlementError> {
+        store::runs_before(self.db(), before, limit.clamp(1, 100)).await
+    }
+
     /// A settlement by id.
     pub async fn settlement(&self, id: &str) -> Result<Option<Settlement>, SettlementError> {
         store::by_id(self.db(), id).await

@@ -87,6 +87,25 @@ pub(crate) async fn run(db: &Db, date: SettlementDate) -> Result<Option<Run>, Se
     row.map(|row| run_from_row(&row)).transpose()
 }
 
+/// Runs newest date first, before `before` (exclusive; dates are zero-padded, so their text
+/// order is their order), at most `limit`.
+pub(crate) async fn runs_before(
+    db: &Db,
+    before: Option<SettlementDate>,
+    limit: i64,
+) -> Result<Vec<Run>, SettlementError> {
+    let before = before.map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string());
+    let rows = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM settlement_runs WHERE settlement_date < $1 \
+         ORDER BY settlement_date DESC LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
 /// The latest date run after `date`, if any.
 pub(crate) async fn later_run(
     db: &Db,

@@ -11,6 +11,7 @@
 //!   (a GET shows what will happen, a POST with `confirm=yes` does it) and is written to the
 //!   audit log with who, what, when, and the state before and after.
 
+mod batches;
 mod pages;
 mod view;
 
@@ -45,6 +46,19 @@ pub(crate) fn routes() -> Router<AppState> {
             get(pages::confirm_job_action).post(pages::job_action),
         )
         .route("/admin/audit", get(pages::audit))
+        .route("/admin/settlements", get(batches::settlements))
+        .route("/admin/settlements/{date}", get(batches::settlement_run))
+        .route(
+            "/admin/settlements/{date}/report.csv",
+            get(batches::settlement_report),
+        )
+        .route("/admin/remittances", get(batches::remittances))
+        .route("/admin/remittances/{id}", get(batches::remittance))
+        .route("/admin/reconciliations", get(batches::reconciliations))
+        .route(
+            "/admin/reconciliations/{date}",
+            get(batches::reconciliation),
+        )
 }
 
 /// An operator with a live console session.
@@ -116,6 +130,11 @@ pub(crate) fn html(page: &impl Template) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// A failure on our side, logged by the error page.
+pub(crate) fn internal(error: impl std::fmt::Display) -> ConsoleError {
+    ConsoleError::Internal(error.to_string())
 }
 
 /// The console cookie's value, if the request carries one.

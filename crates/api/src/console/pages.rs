@@ -12,21 +12,24 @@ use money::{format_minor, Currency};
 use serde::Deserialize;
 
 use super::view::{bar_chart, Cell, ConfirmView, LoginView, PageView, Section, Table};
-use super::{cookie_token, html, same_origin, session_cookie, ConsoleError, Operator, COOKIE};
+use super::{
+    cookie_token, html, internal, same_origin, session_cookie, ConsoleError, Operator, COOKIE,
+};
 use crate::time::format_micros;
 use crate::AppState;
 
-fn won(minor: i64) -> String {
+pub(crate) fn won(minor: i64) -> String {
     format_minor(minor, Currency::KRW)
-}
-
-fn internal(error: impl std::fmt::Display) -> ConsoleError {
-    ConsoleError::Internal(error.to_string())
 }
 
 impl Operator {
     /// A page for this operator.
-    fn page(&self, title: &str, flash: Option<String>, sections: Vec<Section>) -> Response {
+    pub(crate) fn page(
+        &self,
+        title: &str,
+        flash: Option<String>,
+        sections: Vec<Section>,
+    ) -> Response {
         html(&PageView {
             title: title.to_owned(),
             operator: Some(self.0.operator.email.clone()),
@@ -238,7 +241,7 @@ fn hit_href(kind: HitKind, id: &str) -> String {
     match kind {
         HitKind::Payment => format!("/admin/payments/{id}"),
         HitKind::Member | HitKind::MoneyTransaction => format!("/admin/members/{id}"),
-        HitKind::Remittance => format!("/v1/remittances/{id}"),
+        HitKind::Remittance => format!("/admin/remittances/{id}"),
         HitKind::Merchant => format!("/v1/merchants/{id}"),
     }
 }
