@@ -8,27 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use common::{assert_error, send, spawn_app, TestApp};
-use jobs::{Job, JobFailure, JobHandler, JobRunner, NewJob, Registry, RetryPolicy, RunnerConfig};
+use common::{assert_error, send, spawn_app, Flaky, TestApp};
+use jobs::{JobRunner, NewJob, Registry, RetryPolicy, RunnerConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-/// Fails until the test says the cause is fixed.
-struct Flaky {
-    fixed: AtomicBool,
-}
-
-#[async_trait]
-impl JobHandler for Flaky {
-    async fn run(&self, _job: &Job) -> Result<(), JobFailure> {
-        if self.fixed.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(JobFailure::Retry("the partner bank is down".into()))
-        }
-    }
-}
 
 fn worker(app: &TestApp, handler: Arc<Flaky>) -> JobRunner {
     let mut registry = Registry::new();

@@ -172,7 +172,8 @@ impl Backoffice {
             csrf_token,
             expires_at,
         };
-        self.audit(&session.operator, "console.log_in", "", None, None)
+        let target = session.operator.id.to_string();
+        self.audit(&session.operator, "console.log_in", &target, None, None)
             .await?;
         Ok((token, session))
     }

@@ -126,7 +126,13 @@ pub(crate) async fn log_out(
     }
     state
         .backoffice
-        .audit(&operator.0.operator, "console.log_out", "", None, None)
+        .audit(
+            &operator.0.operator,
+            "console.log_out",
+            operator.0.operator.id.as_str(),
+            None,
+            None,
+        )
         .await
         .map_err(internal)?;
     Ok((
@@ -159,15 +165,19 @@ pub(crate) async fn dashboard(
     let mut today = Section::new("Today (KST)").field(
         "Payments",
         Cell::text(format!(
-            "{} orders, {} KRW",
-            figures.payments_today.count,
-            won(figures.payments_today.won)
+            "{} KRW in {}",
+            won(figures.payments_today.won),
+            count_of(figures.payments_today.count, "order")
         )),
     );
     for (kind, volume) in &figures.wallet_today {
         today = today.field(
             &format!("Wallet {kind}s"),
-            Cell::text(format!("{}, {} KRW", volume.count, won(volume.won))),
+            Cell::text(format!(
+                "{} KRW in {}",
+                won(volume.won),
+                count_of(volume.count, "movement")
+            )),
         );
     }
     let mut totals = Table::new(&["account type", "currency", "accounts", "balance"]);
@@ -235,6 +245,15 @@ pub(crate) async fn dashboard(
 #[derive(Debug, Deserialize)]
 pub(crate) struct SearchQuery {
     q: Option<String>,
+}
+
+/// "1 order", "2 orders".
+fn count_of(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn hit_href(kind: HitKind, id: &str) -> String {

@@ -678,3 +678,20 @@ pub async fn assert_books_hold(app: &TestApp) {
     let report = ledger::check(app.ledger.db()).await.expect("check");
     assert!(report.is_ok(), "{report}");
 }
+
+/// A job handler that fails until the test says the cause is fixed, to make dead letters.
+#[derive(Debug, Default)]
+pub struct Flaky {
+    pub fixed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl jobs::JobHandler for Flaky {
+    async fn run(&self, _job: &jobs::Job) -> Result<(), jobs::JobFailure> {
+        if self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(jobs::JobFailure::Retry("the partner bank is down".into()))
+        }
+    }
+}
