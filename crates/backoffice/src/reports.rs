@@ -76,39 +76,42 @@ pub async fn dashboard(db: &Db, now: Micros) -> Result<Dashboard, BackofficeErro
             charges: Volume::default(),
         })
         .collect();
-    let slot = |at: Micros| usize::try_from((at - first_day).div_euclid(DAY_US)).ok();
+    // Summed per KST day by the database, won only: the chart and today's figures are in KRW.
     let orders = sqlx::query(
-        "SELECT amount, created_at FROM payment_orders WHERE status = 'SUCCESS' \
-         AND created_at >= $1",
+        "SELECT (created_at - $1) / $2 AS day, COUNT(*) AS n, \
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS won FROM payment_orders \
+         WHERE status = 'SUCCESS' AND currency = 'KRW' AND created_at >= $1 GROUP BY day",
     )
     .bind(first_day)
+    .bind(DAY_US)
     .fetch_all(db.pool())
     .await?;
     for row in &orders {
-        let at: i64 = row.try_get("created_at")?;
-        if let Some(day) = slot(at).and_then(|i| days.get_mut(i)) {
-            add(&mut day.payments, row.try_get("amount")?);
+        if let Some(day) = day_slot(&mut days, row.try_get("day")?) {
+            day.payments = volume_of(row)?;
         }
     }
     let mut wallet_today: BTreeMap<String, Volume> = BTreeMap::new();
     let movements = sqlx::query(
-        "SELECT kind, amount, created_at FROM wallet_operations WHERE state = 'succeeded' \
-         AND created_at >= $1",
+        "SELECT kind, (created_at - $1) / $2 AS day, COUNT(*) AS n, \
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS won FROM wallet_operations \
+         WHERE state = 'succeeded' AND currency = 'KRW' AND created_at >= $1 GROUP BY kind, day",
     )
     .bind(first_day)
+    .bind(DAY_US)
     .fetch_all(db.pool())
     .await?;
     for row in &movements {
-        let at: i64 = row.try_get("created_at")?;
         let kind: String = row.try_get("kind")?;
-        let amount: i64 = row.try_get("amount")?;
+        let index: i64 = row.try_get("day")?;
+        let volume = volume_of(row)?;
         if kind == "charge" {
-            if let Some(day) = slot(at).and_then(|i| days.get_mut(i)) {
-                add(&mut day.charges, amount);
+            if let Some(day) = day_slot(&mut days, index) {
+                day.charges = volume;
             }
         }
-        if at >= today {
-            add(wallet_today.entry(kind).or_default(), amount);
+        if index == CHART_DAYS as i64 - 1 {
+            wallet_today.insert(kind, volume);
         }
     }
     let payments_today = days.last().map(|d| d.payments).unwrap_or_default();
@@ -166,9 +169,17 @@ pub async fn dashboard(db: &Db, now: Micros) -> Result<Dashboard, BackofficeErro
     })
 }
 
-fn add(volume: &mut Volume, won: i64) {
-    volume.count += 1;
-    volume.won = volume.won.saturating_add(won);
+/// The chart's day at `index` (0 is the first day), if it is one of the chart's.
+fn day_slot(days: &mut [DayVolume], index: i64) -> Option<&mut DayVolume> {
+    usize::try_from(index).ok().and_then(|i| days.get_mut(i))
+}
+
+/// A row's `n` and `won` as a volume.
+fn volume_of(row: &sqlx::any::AnyRow) -> Result<Volume, sqlx::Error> {
+    Ok(Volume {
+        count: row.try_get("n")?,
+        won: row.try_get("won")?,
+    })
 }
 
 /// What a search hit is.
