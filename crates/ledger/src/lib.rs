@@ -34,7 +34,7 @@ pub use transaction::{
 
 use std::sync::Arc;
 
-use money::Money;
+use money::{Currency, Money};
 use storage::Db;
 use tokio::task::JoinSet;
 
@@ -111,6 +111,27 @@ impl Ledger {
     /// Lets queued commands finish, then stops the writers.
     pub async fn shutdown(&self) {
         self.committer.shutdown().await;
+    }
+
+    /// Opens a service's own account by code, without metadata, and answers its id: what each
+    /// service does on first use of the accounts it books to. Opening it again is a replay.
+    pub async fn open_account(
+        &self,
+        code: &str,
+        kind: AccountKind,
+        currency: Currency,
+        flags: AccountFlags,
+    ) -> Result<AccountId, LedgerError> {
+        let account = self
+            .create_account(NewAccount {
+                code: AccountCode::parse(code)?,
+                kind,
+                currency,
+                flags,
+                metadata: None,
+            })
+            .await?;
+        Ok(account.id)
     }
 
     /// Opens an account. Opening the same code again with the same definition returns the

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use item_lock::{ItemKey, ItemLocks};
-use ledger::{AccountCode, AccountFlags, AccountId, AccountKind, Ledger, NewAccount};
+use ledger::{AccountFlags, AccountId, AccountKind, Ledger};
 use membership::{MemberId, MemberStatus, Members};
 use money::{Currency, Money};
 use psp::{BillingKey, CardProcessor, PspOrderId};
@@ -517,18 +517,11 @@ impl Payments {
         kind: AccountKind,
         flags: AccountFlags,
     ) -> Result<AccountId, PaymentError> {
-        let account = self
+        Ok(self
             .inner
             .ledger
-            .create_account(NewAccount {
-                code: AccountCode::parse(code)?,
-                kind,
-                currency: Currency::KRW,
-                flags,
-                metadata: None,
-            })
-            .await?;
-        Ok(account.id)
+            .open_account(code, kind, Currency::KRW, flags)
+            .await?)
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use banking::{Memo, TransferAmount, TransferKind};
 use jobs::{Jobs, NewJob};
 use ledger::{
-    AccountCode, AccountFlags, AccountId, AccountKind, HoldId, Ledger, LedgerError, Micros,
-    NewAccount, NewHold, NewTransaction, Page, PostHold, TransactionId, PAGE_SIZE_MAX,
+    AccountFlags, AccountId, AccountKind, HoldId, Ledger, LedgerError, Micros, NewHold,
+    NewTransaction, Page, PostHold, TransactionId, PAGE_SIZE_MAX,
 };
 use merchants::{MerchantError, MerchantId, MerchantStatus, Merchants};
 use money::{Currency, Money};
@@ -846,18 +846,11 @@ impl Remittances {
         kind: AccountKind,
         flags: AccountFlags,
     ) -> Result<AccountId, RemittanceError> {
-        let account = self
+        Ok(self
             .inner
             .ledger
-            .create_account(NewAccount {
-                code: AccountCode::parse(code)?,
-                kind,
-                currency: REMITTANCE_CURRENCY,
-                flags,
-                metadata: None,
-            })
-            .await?;
-        Ok(account.id)
+            .open_account(code, kind, REMITTANCE_CURRENCY, flags)
+            .await?)
     }
 
     async fn post_alert(

@@ -8,8 +8,7 @@ use std::time::Duration;
 use banking::{Memo, TransferAmount, TransferKind};
 use ledger::{
     AccountCode, AccountFlags, AccountId, AccountKind, Direction, HoldId, Ledger, LedgerError,
-    Micros, NewAccount, NewHold, NewTransaction, Page, PostHold, PostingSpec, TransactionId,
-    PAGE_SIZE_MAX,
+    Micros, NewHold, NewTransaction, Page, PostHold, PostingSpec, TransactionId, PAGE_SIZE_MAX,
 };
 use merchants::{MerchantAccount, MerchantId, Merchants};
 use money::{Currency, Money};
@@ -747,18 +746,11 @@ impl Settlements {
         kind: AccountKind,
         flags: AccountFlags,
     ) -> Result<AccountId, SettlementError> {
-        let account = self
+        Ok(self
             .inner
             .ledger
-            .create_account(NewAccount {
-                code: AccountCode::parse(code)?,
-                kind,
-                currency: SETTLEMENT_CURRENCY,
-                flags,
-                metadata: None,
-            })
-            .await?;
-        Ok(account.id)
+            .open_account(code, kind, SETTLEMENT_CURRENCY, flags)
+            .await?)
     }
 }
 
