@@ -376,6 +376,14 @@ async fn finish(state: &AppState, context: &IdempotencyContext, response: Respon
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The idempotency context of a request to a route that requires an `Idempotency-Key` (every
+/// route that moves money): without one the request is refused before it is read further.
+pub(crate) fn required<T>(context: Option<T>) -> Result<T, ApiError> {
+    context.ok_or_else(|| {
+        ApiError::InvalidRequest("this route requires an Idempotency-Key header".into())
+    })
+}
+
 /// The header that keeps a response out of caches and out of the key table: one that shows a
 /// secret or an account number in full, or an answer that holds only until something ends (a
 /// refund still pending).

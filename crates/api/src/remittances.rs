@@ -263,9 +263,7 @@ pub(crate) async fn create_remittance(
     if matches!(caller, Caller::Member(_)) {
         return Err(ApiError::Forbidden);
     }
-    let context = context.ok_or_else(|| {
-        ApiError::InvalidRequest("this route requires an Idempotency-Key header".into())
-    })?;
+    let context = crate::idempotency::required(context)?;
     authorize_merchant(&state, &caller, &body.sender_merchant_id).await?;
     let currency = body.currency.parse("currency")?;
     if currency != REMITTANCE_CURRENCY {

@@ -153,9 +153,7 @@ pub(crate) async fn grant_points(
     ) {
         return Err(ApiError::Forbidden);
     }
-    let context = context.ok_or_else(|| {
-        ApiError::InvalidRequest("this route requires an Idempotency-Key header".into())
-    })?;
+    let context = crate::idempotency::required(context)?;
     let key = RequestKey {
         scope: context.scope().to_owned(),
         key: context.key().as_str().to_owned(),

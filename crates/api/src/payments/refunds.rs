@@ -169,9 +169,7 @@ pub(crate) async fn create_refund(
     if matches!(caller, Caller::Member(_)) {
         return Err(ApiError::Forbidden);
     }
-    let context = context.ok_or_else(|| {
-        ApiError::InvalidRequest("this route requires an Idempotency-Key header".into())
-    })?;
+    let context = crate::idempotency::required(context)?;
     let (_, order) = state.payments.order(&id).await?;
     if !may_refund(&caller, &order) {
         return Err(PaymentError::OrderNotFound(id.chars().take(64).collect()).into());

@@ -363,9 +363,7 @@ where
 /// The request's Idempotency-Key, which every money-moving wallet route requires: a client
 /// that retries after a timeout must land on the same movement.
 fn request_key(context: Option<&IdempotencyContext>) -> Result<RequestKey, ApiError> {
-    let context = context.ok_or_else(|| {
-        ApiError::InvalidRequest("this route requires an Idempotency-Key header".into())
-    })?;
+    let context = crate::idempotency::required(context)?;
     Ok(RequestKey {
         scope: context.scope().to_owned(),
         key: context.key().as_str().to_owned(),
