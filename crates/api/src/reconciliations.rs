@@ -28,7 +28,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileBody {
-    /// The KST business date, `YYYY-MM-DD`; a day in progress is reconciled up to now.
+    /// The KST business date, `YYYY-MM-DD`; a day in progress is reconciled up to the last whole
+    /// second.
     #[schema(example = "2026-11-22")]
     pub date: String,
 }

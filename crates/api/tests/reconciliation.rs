@@ -364,3 +364,39 @@ async fn only_operators_reconcile_and_bad_dates_are_refused() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["data"], json!([]));
 }
+
+#[tokio::test]
+async fn a_side_that_cannot_be_read_records_nothing() {
+    let mut app = spawn_app_with(config()).await;
+    let date = today();
+    // The bank answers every statement request with a system error.
+    app.bank
+        .faults()
+        .replace(vec![FaultRule::next(
+            FaultOp::Statement,
+            FaultKind::Error,
+            100,
+        )])
+        .unwrap();
+    let (status, body) = send(
+        app.admin(Method::POST, "/v1/reconciliations")
+            .json(&json!({"date": date})),
+    )
+    .await;
+    assert_error(status, &body, 503, "bank_unavailable");
+    app.bank.faults().replace(Vec::new()).unwrap();
+    // The PSP is down.
+    app.stop_psp().await;
+    let (status, body) = send(
+        app.admin(Method::POST, "/v1/reconciliations")
+            .json(&json!({"date": date})),
+    )
+    .await;
+    assert_error(status, &body, 503, "psp_unavailable");
+    let (status, body) = app.get(&format!("/v1/reconciliations/{date}")).await;
+    assert_error(status, &body, 404, "reconciliation_not_found");
+    // Both back: the day reconciles.
+    app.start_psp(psp::sandbox::IDEMPOTENCY_TTL_DEFAULT).await;
+    let day = reconcile(&app, &date).await;
+    assert_eq!(day["runs"], 1, "{day}");
+}

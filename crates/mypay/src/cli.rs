@@ -225,7 +225,7 @@ impl ReconciliationArgs {
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
     /// The KST business date to reconcile, `YYYY-MM-DD`; a day in progress is reconciled up
-    /// to now.
+    /// to the last whole second.
     #[arg(long)]
     pub date: String,
     #[command(flatten)]
