@@ -420,3 +420,83 @@ async fn a_voided_hold_releases_its_funds() {
         .await;
     assert_error(status, &body, 422, "insufficient_funds");
 }
+
+#[tokio::test]
+async fn a_balance_snapshot_reads_every_account_under_a_prefix_at_once() {
+    let app = spawn_app().await;
+    let source = app
+        .account("bank:run_1:source", "asset", "KRW", false)
+        .await;
+    let a = app.account("bank:run_1:a", "liability", "KRW", true).await;
+    let b = app.account("bank:run_1:b", "liability", "KRW", true).await;
+    // `_` is an ordinary character in a prefix, not a wildcard: this one must not match.
+    app.account("bank:runX1:a", "liability", "KRW", true).await;
+    for (id, to, amount) in [("fund-a", &a, "700"), ("fund-b", &b, "300")] {
+        let (status, body) = app
+            .post(
+                "/v1/ledger/transactions",
+                &transfer_body(Some(id), &source, to, amount, "KRW"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    let (status, snapshot) = app.get("/v1/ledger/balances?code_prefix=bank:run_1:").await;
+    assert_eq!(status, StatusCode::OK, "{snapshot}");
+    let mut seen: Vec<(String, String)> = snapshot["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["currency"], "KRW");
+            (
+                entry["code"].as_str().unwrap().to_owned(),
+                entry["posted"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected = [
+        ("bank:run_1:a", "700"),
+        ("bank:run_1:b", "300"),
+        ("bank:run_1:source", "1000"),
+    ]
+    .map(|(code, posted)| (code.to_owned(), posted.to_owned()));
+    assert_eq!(seen, expected);
+
+    let (status, body) = app.get("/v1/ledger/balances?code_prefix=no%20spaces").await;
+    assert_error(status, &body, 422, "invalid_request");
+    let (status, body) = app.get("/v1/ledger/balances").await;
+    assert_error(status, &body, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn a_balance_snapshot_refuses_more_accounts_than_one_read_holds() {
+    let app = spawn_app().await;
+    let mut opening = tokio::task::JoinSet::new();
+    for i in 0..=ledger::SNAPSHOT_ACCOUNTS_MAX {
+        let ledger = app.ledger.clone();
+        opening.spawn(async move {
+            ledger
+                .create_account(ledger::NewAccount {
+                    code: ledger::AccountCode::parse(&format!("many:{i}")).unwrap(),
+                    kind: ledger::AccountKind::Liability,
+                    currency: money::Currency::KRW,
+                    flags: ledger::AccountFlags::empty(),
+                    metadata: None,
+                })
+                .await
+                .unwrap()
+        });
+    }
+    opening.join_all().await;
+    let (status, body) = app.get("/v1/ledger/balances?code_prefix=many:").await;
+    assert_error(status, &body, 422, "invalid_request");
+    let (status, body) = app.get("/v1/ledger/balances?code_prefix=many:99").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"].as_array().unwrap().len(),
+        11,
+        "many:99 and many:990..999"
+    );
+}

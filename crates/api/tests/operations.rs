@@ -158,6 +158,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/ledger/accounts/{id}"),
     ("GET", "/v1/ledger/accounts/{id}/balance"),
     ("GET", "/v1/ledger/accounts/{id}/history"),
+    ("GET", "/v1/ledger/balances"),
     ("POST", "/v1/ledger/transactions"),
     ("GET", "/v1/ledger/transactions/{id}"),
     ("POST", "/v1/ledger/holds"),

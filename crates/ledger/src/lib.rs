@@ -44,6 +44,8 @@ use transaction::validate_metadata;
 
 /// The largest page a list or history query returns.
 pub const PAGE_SIZE_MAX: i64 = 500;
+/// The most accounts one balance snapshot ([`Ledger::snapshot_by_code_prefix`]) reads.
+pub const SNAPSHOT_ACCOUNTS_MAX: i64 = 1_000;
 
 /// A page of results and the cursor for the next one.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,10 +200,7 @@ impl Ledger {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Page<Account>, LedgerError> {
-        AccountCode::parse(prefix).map_err(|_| LedgerError::InvalidField {
-            field: "code_prefix",
-            reason: "must be 1 to 128 characters of letters, digits, '_', '.', ':' and '-'",
-        })?;
+        check_code_prefix(prefix)?;
         let limit = limit.clamp(1, PAGE_SIZE_MAX);
         let mut conn = self.db.pool().acquire().await?;
         let mut items =
@@ -209,6 +208,27 @@ impl Ledger {
                 .await?;
         let next = next_cursor(&mut items, limit, |a| a.id.to_string());
         Ok(Page { items, next })
+    }
+
+    /// Every account whose code starts with `prefix`, in id order, read by one statement: the
+    /// balances are one consistent snapshot, so a transaction between two of them shows in both
+    /// or in neither. `None` when more than [`SNAPSHOT_ACCOUNTS_MAX`] accounts match, because a
+    /// snapshot that needs several pages would no longer be one.
+    pub async fn snapshot_by_code_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<Vec<Account>>, LedgerError> {
+        check_code_prefix(prefix)?;
+        let mut conn = self.db.pool().acquire().await?;
+        let accounts = store::accounts_by_code_prefix(
+            &mut conn,
+            self.db.backend(),
+            prefix,
+            None,
+            SNAPSHOT_ACCOUNTS_MAX + 1,
+        )
+        .await?;
+        Ok((accounts.len() as i64 <= SNAPSHOT_ACCOUNTS_MAX).then_some(accounts))
     }
 
     /// Posts a journal transaction. Resubmitting the same id and content returns the stored
@@ -401,4 +421,15 @@ fn next_cursor<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String)
     } else {
         None
     }
+}
+
+/// A code prefix must itself look like the start of a code, so that a typo is refused rather
+/// than matching nothing.
+fn check_code_prefix(prefix: &str) -> Result<(), LedgerError> {
+    AccountCode::parse(prefix)
+        .map(|_| ())
+        .map_err(|_| LedgerError::InvalidField {
+            field: "code_prefix",
+            reason: "must be 1 to 128 characters of letters, digits, '_', '.', ':' and '-'",
+        })
 }

@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ledger::{AccountCode, LedgerError, NewAccount};
+use ledger::{AccountCode, LedgerError, NewAccount, SNAPSHOT_ACCOUNTS_MAX};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::{
     flags_from, AccountFlagDto, AccountKindDto, AccountList, AccountView, BalanceAtView,
-    BalanceResponse, BalanceView, PostingList, PostingView,
+    BalanceResponse, BalanceSnapshot, BalanceView, PostingList, PostingView, SnapshotEntry,
 };
 use crate::amount::CurrencyInput;
 use crate::auth::AdminCaller;
@@ -168,6 +168,60 @@ pub(crate) async fn list_accounts(
         data,
         next_cursor: page.next,
     }))
+}
+
+/// Which accounts a balance snapshot covers.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SnapshotQuery {
+    /// Every account whose code starts with this (exact, case-sensitive).
+    #[param(example = "liability:member:")]
+    pub code_prefix: String,
+}
+
+/// The balances of every account whose code starts with `code_prefix`, up to 1,000 accounts,
+/// read by one statement: one consistent snapshot, in which a transaction between two of them
+/// shows in both or in neither. For reconciling a set of accounts against a known total.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/balances",
+    tag = "ledger",
+    security(("bearer" = [])),
+    params(SnapshotQuery),
+    responses(
+        (status = 200, description = "The balances, in account id order", body = BalanceSnapshot),
+        (status = 400, description = "No `code_prefix`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 422, description = "A malformed prefix, or more than 1,000 matching accounts", body = ErrorBody),
+    )
+)]
+pub(crate) async fn snapshot_balances(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    ApiQuery(query): ApiQuery<SnapshotQuery>,
+) -> Result<Json<BalanceSnapshot>, ApiError> {
+    let Some(accounts) = state
+        .ledger
+        .snapshot_by_code_prefix(&query.code_prefix)
+        .await?
+    else {
+        return Err(ApiError::FieldInvalid(format!(
+            "code_prefix: more than {SNAPSHOT_ACCOUNTS_MAX} accounts match; use a longer prefix"
+        )));
+    };
+    let data = accounts
+        .into_iter()
+        .map(|account| {
+            let balance = account.balance()?;
+            Ok(SnapshotEntry {
+                code: account.code.as_str().to_owned(),
+                balance: BalanceView::new(&account.id.to_string(), balance),
+            })
+        })
+        .collect::<Result<_, LedgerError>>()?;
+    Ok(Json(BalanceSnapshot { data }))
 }
 
 /// Reads one account.

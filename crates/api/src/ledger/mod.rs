@@ -31,6 +31,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::create_account, accounts::list_accounts))
         .routes(routes!(accounts::get_account))
         .routes(routes!(accounts::get_balance))
+        .routes(routes!(accounts::snapshot_balances))
         .routes(routes!(accounts::get_history))
         .routes(routes!(transactions::get_transaction))
         .routes(routes!(holds::get_hold))

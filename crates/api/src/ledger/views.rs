@@ -274,6 +274,23 @@ pub struct BalanceView {
     pub available: String,
 }
 
+/// The balances of a set of accounts, read at one instant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceSnapshot {
+    /// One entry per account, in account id order.
+    pub data: Vec<SnapshotEntry>,
+}
+
+/// One account in a [`BalanceSnapshot`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotEntry {
+    /// The account's code.
+    pub code: String,
+    /// Its balance in the snapshot.
+    #[serde(flatten)]
+    pub balance: BalanceView,
+}
+
 /// An account's posted balance at a past instant.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BalanceAtView {
