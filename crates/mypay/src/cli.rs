@@ -58,6 +58,10 @@ pub enum Command {
 pub enum BenchCommand {
     /// Random transfers (or all from one hot account) straight through the ledger's writer.
     Ledger(crate::bench::LedgerBenchArgs),
+    /// An open-loop load of member transfers and checkouts over HTTP against a running server
+    /// (configured with a sandbox bank), latency measured from each request's intended send time.
+    // Boxed: its flags make it larger than the other variant.
+    Api(Box<crate::bench_api::ApiBenchArgs>),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -2,6 +2,7 @@
 
 mod background;
 mod bench;
+mod bench_api;
 mod cli;
 mod reconcile;
 mod sandbox_bank;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
             Command::Settle(args) => settle::settle(*args).await,
             Command::Reconcile(args) => reconcile::reconcile(*args).await,
             Command::Bench(BenchCommand::Ledger(args)) => bench::ledger(args).await,
+            Command::Bench(BenchCommand::Api(args)) => bench_api::api(*args).await,
             Command::SandboxBank(args) => sandbox_bank::run(args).await,
             Command::SandboxPsp(args) => sandbox_psp::run(args).await,
         }
