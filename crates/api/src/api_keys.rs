@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{digest, generate_secret, AdminCaller, Role, Secret};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, NoFields, OptionalJson};
 use crate::idempotency::no_store;
 use crate::pagination::{page_limit, trim_page};
 use crate::time::format_micros;
@@ -219,8 +219,10 @@ pub(crate) async fn list_api_keys(
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The key's id (`key_…`)")),
+    request_body(content = Option<NoFields>, description = "Optional: an empty body or `{}`; any field is refused"),
     responses(
         (status = 200, description = "The revoked key", body = ApiKeyView),
+        (status = 400, description = "A body with a field (this action takes none)", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "Not an admin key", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
@@ -230,6 +232,7 @@ pub(crate) async fn revoke_api_key(
     State(state): State<AppState>,
     _admin: AdminCaller,
     ApiPath(id): ApiPath<String>,
+    OptionalJson(NoFields {}): OptionalJson<NoFields>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let now = state.ledger.now_micros();
     sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")

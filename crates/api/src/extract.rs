@@ -8,6 +8,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
@@ -20,6 +22,14 @@ pub struct ApiJson<T>(pub T);
 /// such as voiding a hold, where `{}` and no body at all mean the same thing.
 #[derive(Debug, Clone)]
 pub struct OptionalJson<T>(pub T);
+
+/// The body of an action that takes no fields (a retry, a revocation): empty, or `{}`. A
+/// field is refused with `invalid_request` as on every other request type, so that a client
+/// never believes that a field it sent was honoured. Take it as
+/// `OptionalJson(NoFields {}): OptionalJson<NoFields>`, after the caller's extractor.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
 
 /// Query parameters, refused with `invalid_request` when they do not parse.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AdminCaller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery, NoFields, OptionalJson};
 use crate::pagination::{page_limit, trim_page};
 use crate::time::format_micros;
 use crate::AppState;
@@ -202,8 +202,10 @@ pub(crate) async fn get_job(
     tag = "jobs",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The job (`job_…`)")),
+    request_body(content = Option<NoFields>, description = "Optional: an empty body or `{}`; any field is refused"),
     responses(
         (status = 200, description = "Queued again", body = JobDetail),
+        (status = 400, description = "A body with a field (this action takes none)", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Not an admin key", body = ErrorBody),
         (status = 404, description = "`job_not_found`", body = ErrorBody),
@@ -214,6 +216,7 @@ pub(crate) async fn retry_job(
     State(state): State<AppState>,
     _admin: AdminCaller,
     ApiPath(id): ApiPath<String>,
+    OptionalJson(NoFields {}): OptionalJson<NoFields>,
 ) -> Result<Json<JobDetail>, ApiError> {
     detail(&state, state.jobs.retry(&id).await?).await
 }
@@ -225,8 +228,10 @@ pub(crate) async fn retry_job(
     tag = "jobs",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The job (`job_…`)")),
+    request_body(content = Option<NoFields>, description = "Optional: an empty body or `{}`; any field is refused"),
     responses(
         (status = 200, description = "Discarded", body = JobDetail),
+        (status = 400, description = "A body with a field (this action takes none)", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Not an admin key", body = ErrorBody),
         (status = 404, description = "`job_not_found`", body = ErrorBody),
@@ -237,6 +242,7 @@ pub(crate) async fn discard_job(
     State(state): State<AppState>,
     _admin: AdminCaller,
     ApiPath(id): ApiPath<String>,
+    OptionalJson(NoFields {}): OptionalJson<NoFields>,
 ) -> Result<Json<JobDetail>, ApiError> {
     detail(&state, state.jobs.discard(&id).await?).await
 }

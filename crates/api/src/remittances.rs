@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::amount::{AmountInput, CurrencyInput};
 use crate::auth::{Caller, OperatorCaller};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, NoFields, OptionalJson};
 use crate::idempotency::IdempotencyContext;
 use crate::pagination::page_limit;
 use crate::time::format_micros;
@@ -371,8 +371,10 @@ pub(crate) async fn get_remittance(
     tag = "remittances",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The remittance (`rem_…`)")),
+    request_body(content = Option<NoFields>, description = "Optional: an empty body or `{}`; any field is refused"),
     responses(
         (status = 200, description = "The step is queued again", body = RemittanceView),
+        (status = 400, description = "A body with a field (this action takes none)", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "A member or a merchant key", body = ErrorBody),
         (status = 404, description = "`remittance_not_found`", body = ErrorBody),
@@ -383,6 +385,7 @@ pub(crate) async fn retry_remittance(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     ApiPath(id): ApiPath<String>,
+    OptionalJson(NoFields {}): OptionalJson<NoFields>,
 ) -> Result<Json<RemittanceView>, ApiError> {
     Ok(Json(RemittanceView::from(
         state.remittances.retry(&id).await?,
@@ -398,8 +401,10 @@ pub(crate) async fn retry_remittance(
     tag = "remittances",
     security(("bearer" = [])),
     params(("merchant_id" = String, Path, description = "The merchant (`mer_…`)")),
+    request_body(content = Option<NoFields>, description = "Optional: an empty body or `{}`; any field is refused"),
     responses(
         (status = 200, description = "The active mandate", body = MandateView),
+        (status = 400, description = "A body with a field (this action takes none)", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "A member or a merchant key", body = ErrorBody),
         (status = 404, description = "`merchant_not_found`", body = ErrorBody),
@@ -411,6 +416,7 @@ pub(crate) async fn register_mandate(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     ApiPath(merchant_id): ApiPath<String>,
+    OptionalJson(NoFields {}): OptionalJson<NoFields>,
 ) -> Result<Json<MandateView>, ApiError> {
     let id = merchant(&merchant_id)?;
     let mandate = state.merchants.register_debit_mandate(&id).await?;

@@ -192,7 +192,11 @@ pub(crate) async fn create_refund(
     } else {
         StatusCode::CREATED
     };
-    let mut response = (status, Json(RefundResponse::from(view))).into_response();
+    let mut response = (
+        status,
+        Json(RefundResponse::from(as_seen_by(&caller, view))),
+    )
+        .into_response();
     if pending {
         // A pending answer is not kept for replay: the same request again continues the refund
         // (its key finds it) and answers where it stands.
@@ -225,7 +229,7 @@ pub(crate) async fn get_refund(
     if !may_read(&caller, &payment, &view.order) {
         return Err(PaymentError::RefundNotFound(id.chars().take(64).collect()).into());
     }
-    Ok(Json(view.into()))
+    Ok(Json(as_seen_by(&caller, view).into()))
 }
 
 /// An order's refunds, oldest first, for the order's buyer, staff keys and the seller's key.
@@ -272,6 +276,23 @@ pub(crate) async fn list_refunds(
 
 /// Who may refund an order: admin and platform keys, and the key of the order's seller.
 /// Members are refused before the order is looked up.
+/// A refund as the caller may see it: a seller's key gets the order without the buyer's
+/// money transaction number, as a seller's view of the payment has it
+/// (`payments::handlers::seller_view`); the refund's own number stays, since the refund is the
+/// seller's movement too.
+fn as_seen_by(caller: &Caller, mut view: RefundView) -> RefundView {
+    if matches!(
+        caller,
+        Caller::ApiKey {
+            role: Role::Merchant,
+            ..
+        }
+    ) {
+        view.order.money_tx_id = None;
+    }
+    view
+}
+
 fn may_refund(caller: &Caller, order: &Order) -> bool {
     match caller {
         Caller::ApiKey {

@@ -13,7 +13,7 @@ use super::views::{
 };
 use crate::auth::{Caller, OperatorCaller, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, NoFields, OptionalJson};
 use crate::idempotency::no_store;
 use crate::pagination::PAGE_SIZE_DEFAULT;
 use crate::AppState;
@@ -231,8 +231,10 @@ pub(crate) async fn list_events(
     tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The delivery (`whd_…`)")),
+    request_body(content = Option<NoFields>, description = "Optional: an empty body or `{}`; any field is refused"),
     responses(
         (status = 200, description = "Re-queued (`pending`, attempts 0)", body = DeliveryView),
+        (status = 400, description = "A body with a field (this action takes none)", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Not an admin or platform key", body = ErrorBody),
         (status = 404, description = "`webhook_delivery_not_found`", body = ErrorBody),
@@ -243,6 +245,7 @@ pub(crate) async fn retry_delivery(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     ApiPath(raw): ApiPath<String>,
+    OptionalJson(NoFields {}): OptionalJson<NoFields>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     let found = match DeliveryId::parse(&raw) {
         Some(id) => state.webhooks.delivery(&id).await?,
