@@ -304,6 +304,11 @@ pub async fn enforce(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    // A route layer also sees the methods a route does not serve: those go on untouched, to
+    // the 405 that the router answers, whatever key they carry.
+    if request.method().is_safe() {
+        return Ok(next.run(request).await);
+    }
     let Some(key) = IdempotencyKey::from_headers(request.headers())? else {
         return Ok(next.run(request).await);
     };

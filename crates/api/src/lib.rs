@@ -400,12 +400,15 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, exactly as served at `/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut document = api_routes().into_openapi();
+    openapi::complete(&mut document);
+    document
 }
 
 /// The complete application: every route, the fallback, and the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let (routes, document) = api_routes().split_for_parts();
+    let (routes, mut document) = api_routes().split_for_parts();
+    openapi::complete(&mut document);
     let document = document
         .to_json()
         .map(|json| openapi::OpenApiJson(Arc::from(json)))

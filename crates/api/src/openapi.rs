@@ -77,3 +77,77 @@ pub(crate) async fn serve_openapi(
         document.0.to_string(),
     )
 }
+
+/// The header every money-moving request may carry (see `crate::idempotency`).
+const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+/// Completes the document after every route is in it, with the answers that middleware and
+/// shared extractors give before a handler runs, so that no route can forget one: each
+/// operation that takes an `Idempotency-Key` lists the idempotency middleware's refusals, and
+/// each one with a `{currency}` in its path lists `currency_unknown`.
+pub(crate) fn complete(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    let idempotency = [
+        ("400", "`invalid_request`: a malformed Idempotency-Key"),
+        (
+            "409",
+            "`idempotency_request_in_progress`: the first request with this key is still running",
+        ),
+        (
+            "422",
+            "`idempotency_key_reused`: this key was used for another request",
+        ),
+    ];
+    let currency = [("422", "`currency_unknown`: not a supported ISO 4217 code")];
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let takes = |name: &str, place: ParameterIn| {
+                operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|parameter| parameter.name == name && parameter.parameter_in == place)
+            };
+            let mut answers = Vec::new();
+            if takes(IDEMPOTENCY_HEADER, ParameterIn::Header) {
+                answers.extend(idempotency);
+            }
+            if takes("currency", ParameterIn::Path) {
+                answers.extend(currency);
+            }
+            for (status, description) in answers {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error_response(description));
+            }
+        }
+    }
+}
+
+/// A response with the error envelope as its body.
+fn error_response(
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::response::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}

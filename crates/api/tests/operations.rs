@@ -83,6 +83,45 @@ async fn unknown_routes_and_methods_get_the_envelope() {
     assert_error(status, &body, 405, "method_not_allowed");
     let (status, body) = send(app.client.put(app.url("/healthz"))).await;
     assert_error(status, &body, 405, "method_not_allowed");
+    // The idempotency middleware leaves a method the route does not serve to the router,
+    // even with a malformed key.
+    let (status, body) = send(
+        app.admin(Method::TRACE, "/v1/ledger/transactions")
+            .header("Idempotency-Key", "not a key"),
+    )
+    .await;
+    assert_error(status, &body, 405, "method_not_allowed");
+}
+
+/// What middleware and shared extractors answer before any handler runs is in the document
+/// of every operation that can meet it.
+#[test]
+fn answers_given_before_a_handler_runs_are_documented() {
+    let document = serde_json::to_value(api::openapi()).unwrap();
+    let (mut idempotent, mut by_currency) = (0, 0);
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+            let takes = |name: &str, place: &str| {
+                parameters
+                    .iter()
+                    .any(|p| p["name"] == name && p["in"] == place)
+            };
+            let lists = |status: &str| operation["responses"].get(status).is_some();
+            if takes("Idempotency-Key", "header") {
+                idempotent += 1;
+                for status in ["400", "409", "422"] {
+                    assert!(lists(status), "{method} {path} does not list {status}");
+                }
+            }
+            if takes("currency", "path") {
+                by_currency += 1;
+                assert!(lists("422"), "{method} {path} does not list 422");
+            }
+        }
+    }
+    assert!(idempotent >= 20, "{idempotent} operations take an Idempotency-Key");
+    assert!(by_currency >= 5, "{by_currency} operations take a currency");
 }
 
 #[tokio::test]
