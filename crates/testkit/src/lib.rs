@@ -5,7 +5,13 @@
 //! creates its own database, dropped when the test ends, so that runs leave nothing behind.
 //! [`test_redis_url`] names the Redis for the tests that need one, [`test_nats_url`] the NATS
 //! server (with JetStream).
+//!
+//! With `MYPAY_TEST_ARTIFACTS=DIR` set, the tests also leave their logs and databases in `DIR`
+//! for the leak scan: see [`artifacts`].
 
+pub mod artifacts;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::{Connection, Executor, PgConnection};
@@ -50,16 +56,27 @@ pub struct TestDb {
     pub url: DatabaseUrl,
     cleanup: Cleanup,
     dropped: AtomicBool,
+    /// The test that created the database, to name its dump.
+    test: String,
 }
 
 enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Sqlite {
+        #[allow(dead_code)]
+        dir: tempfile::TempDir,
+        file: PathBuf,
+        name: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDb {
     /// Creates and migrates a database with a pool of `pool_size` connections.
     pub async fn new(pool_size: u32) -> TestDb {
+        artifacts::install_logging();
         let (url, cleanup) = create_database().await;
         let db = Db::connect(&url, pool_size)
             .await
@@ -70,6 +87,7 @@ impl TestDb {
             url,
             cleanup,
             dropped: AtomicBool::new(false),
+            test: artifacts::test_name(),
         }
     }
 
@@ -104,10 +122,11 @@ async fn create_database() -> (DatabaseUrl, Cleanup) {
         }
         _ => {
             let dir = tempfile::tempdir().expect("create a temporary directory");
-            let url = format!("sqlite://{}/{name}.db", dir.path().display());
+            let file = dir.path().join(format!("{name}.db"));
+            let url = format!("sqlite://{}", file.display());
             (
                 DatabaseUrl::parse(&url).expect("valid SQLite URL"),
-                Cleanup::Sqlite(dir),
+                Cleanup::Sqlite { dir, file, name },
             )
         }
     }
@@ -136,27 +155,121 @@ impl Drop for TestDb {
         if self.dropped.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            // Drop runs outside any async context we may block, so the database is dropped
-            // from a short-lived thread with its own runtime. FORCE ends the connections of the
-            // test's pool, which belong to the test's runtime and cannot be closed from here
-            // (PostgreSQL 13+).
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            let dropper = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("build a runtime to drop the test database");
-                runtime.block_on(async move {
+        // Drop runs outside any async context we may block, so the work is done on a
+        // short-lived thread with its own runtime.
+        let on_own_runtime =
+            |work: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+                let worker = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("build a runtime to clean up the test database");
+                    runtime.block_on(work);
+                });
+                let _ = worker.join();
+            };
+        match &self.cleanup {
+            Cleanup::Sqlite { file, name, .. } => {
+                if let Some(dump) = artifacts::dump_path(&self.test, name, "sqlite") {
+                    on_own_runtime(Box::pin(keep_sqlite(file.clone(), dump)));
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let dump = artifacts::dump_path(&self.test, name, "sql");
+                let url = self.url.expose_secret();
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                on_own_runtime(Box::pin(async move {
+                    if let Some(dump) = dump {
+                        keep_postgres(&url, &dump).await;
+                    }
+                    // FORCE ends the connections of the test's pool, which belong to the
+                    // test's runtime and cannot be closed from here (PostgreSQL 13+).
                     if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                         let _ = admin.execute(sql.as_str()).await;
                     }
-                });
-            });
-            let _ = dropper.join();
+                }));
+            }
         }
     }
+}
+
+/// Copies a SQLite test database, consistently while the test's pool and tasks may still be
+/// writing, with `VACUUM INTO` (free pages are not copied).
+async fn keep_sqlite(file: PathBuf, dump: PathBuf) {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let options = SqliteConnectOptions::new()
+        .filename(&file)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let result = async {
+        let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(dump.to_string_lossy().into_owned())
+            .execute(&mut connection)
+            .await?;
+        connection.close().await
+    }
+    .await;
+    if let Err(error) = result {
+        eprintln!("testkit: could not keep {}: {error}", file.display());
+    }
+}
+
+/// Dumps a PostgreSQL test database to `dump`: with `pg_dump` when it is on the PATH, else as
+/// one JSON line per row (`{"table": …, "row": {…}}`).
+async fn keep_postgres(url: &str, dump: &std::path::Path) {
+    let pg_dump = tokio::process::Command::new("pg_dump")
+        .args([
+            "--no-owner",
+            "--no-privileges",
+            "--lock-wait-timeout=10000",
+            "--file",
+        ])
+        .arg(dump)
+        .arg("--dbname")
+        .arg(url)
+        .output()
+        .await;
+    match pg_dump {
+        Ok(output) if output.status.success() => return,
+        Ok(output) => eprintln!(
+            "testkit: pg_dump failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => eprintln!("testkit: cannot run pg_dump: {error}"),
+    }
+    if let Err(error) = dump_as_json(url, &dump.with_extension("jsonl")).await {
+        eprintln!("testkit: could not dump {}: {error}", dump.display());
+    }
+}
+
+async fn dump_as_json(url: &str, path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    let mut connection = PgConnection::connect(url).await?;
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+    )
+    .fetch_all(&mut connection)
+    .await?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (table,) in tables {
+        let sql = format!(
+            "SELECT json_build_object('table', $1::text, 'row', row_to_json(t))::text FROM \"{}\" t",
+            table.replace('"', "\"\"")
+        );
+        let rows: Vec<(String,)> = sqlx::query_as(&sql)
+            .bind(&table)
+            .fetch_all(&mut connection)
+            .await?;
+        for (line,) in rows {
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use banking::{HttpBank, HttpBankConfig, InstitutionCode};
 use ledger::{Clock, Ledger, ManualClock, SystemClock, WriterConfig};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use testkit::TestDb;
+use testkit::{artifacts, TestDb};
 
 /// The bank every test merchant's settlement account is at.
 pub const MERCHANT_BANK: &str = "088";
@@ -78,6 +78,7 @@ pub async fn spawn_app_with_manual_clock() -> (TestApp, Arc<ManualClock>) {
 }
 
 async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
+    let config = keep_artifacts(config);
     let db = TestDb::new(16).await;
     let ledger = Arc::new(Ledger::start(db.db.clone(), clock, WriterConfig::default()));
     let configured = Secret::new(ADMIN_KEY.to_owned());
@@ -118,6 +119,7 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         ..psp::TossConfig::new(psp.base_url(), psp::SecretKey::new("test_sk_api_tests"))
     })
     .expect("PSP client");
+    artifacts::record_secret("psp_secret_key", "test_sk_api_tests");
     let state = AppState::new(
         ledger.clone(),
         db.db.clone(),
@@ -160,6 +162,48 @@ async fn spawn_app_on(config: ApiConfig, clock: Arc<dyn Clock>) -> TestApp {
         settlements,
         remittances,
     }
+}
+
+/// With `MYPAY_TEST_ARTIFACTS` set (see `testkit::artifacts`): records the admin key, gives the
+/// configuration's ephemeral account-number keys a recorded twin (the same twin for every
+/// server given the same keys, so servers sharing keys still share them), and writes
+/// settlement reports under the artifacts directory when the test chose no directory. Without
+/// it, the configuration is returned as it is.
+fn keep_artifacts(mut config: ApiConfig) -> ApiConfig {
+    use std::sync::Mutex;
+    type Twins = Vec<(
+        Arc<bank_accounts::AccountKeys>,
+        Arc<bank_accounts::AccountKeys>,
+    )>;
+    static TWINS: Mutex<Twins> = Mutex::new(Vec::new());
+    if !artifacts::enabled() {
+        return config;
+    }
+    artifacts::install_logging();
+    artifacts::record_secret("admin_api_key", ADMIN_KEY);
+    let original = config.bank_accounts.keys.clone();
+    if original.current_key_id() == "ephemeral" {
+        let mut twins = TWINS.lock().expect("twins");
+        let known = twins
+            .iter()
+            .find(|(from, _)| Arc::ptr_eq(from, &original))
+            .map(|(_, twin)| twin.clone());
+        let twin = known.unwrap_or_else(|| {
+            let (keys, ring, index) =
+                bank_accounts::AccountKeys::generate("ephemeral").expect("randomness");
+            artifacts::record_secret("account_keyring", &ring);
+            artifacts::record_secret("account_keyring", ring.split_once(':').map_or("", |r| r.1));
+            artifacts::record_secret("account_index_key", &index);
+            let twin = Arc::new(keys);
+            twins.push((original, twin.clone()));
+            twin
+        });
+        config.bank_accounts.keys = twin;
+    }
+    if config.settlement.report_dir.is_none() {
+        config.settlement.report_dir = artifacts::report_dir();
+    }
+    config
 }
 
 /// Starts the test sandbox PSP on `listener` with its data in `dir`.
@@ -270,6 +314,7 @@ impl TestApp {
     /// Opens an account at the sandbox bank held in `holder`'s name, as a business would at
     /// the counter.
     pub async fn open_bank_account(&self, bank_code: &str, number: &str, holder: &str) {
+        artifacts::record_account_number(number);
         let (status, body) = send(
             self.client
                 .post(format!("{}/admin/accounts", self.bank.base_url()))
@@ -315,9 +360,11 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{key}");
+        let key = key["secret"].as_str().expect("secret").to_owned();
+        artifacts::record_secret("api_key", &key);
         TestMerchant {
             id,
-            key: key["secret"].as_str().expect("secret").to_owned(),
+            key,
             account: number,
         }
     }
@@ -332,10 +379,9 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        (
-            body["id"].as_str().expect("id").to_owned(),
-            body["secret"].as_str().expect("secret").to_owned(),
-        )
+        let secret = body["secret"].as_str().expect("secret").to_owned();
+        artifacts::record_secret("api_key", &secret);
+        (body["id"].as_str().expect("id").to_owned(), secret)
     }
 }
 
@@ -373,6 +419,7 @@ impl TestApp {
 
     /// Signs a member up with `MEMBER_PASSWORD` and returns the member view.
     pub async fn sign_up(&self, email: &str, phone: &str) -> Value {
+        artifacts::record_secret("password", MEMBER_PASSWORD);
         let (status, body) = send(self.anonymous(Method::POST, "/v1/members").json(&json!({
             "email": email, "phone": phone, "name": "김민수", "password": MEMBER_PASSWORD,
         })))
@@ -383,11 +430,16 @@ impl TestApp {
 
     /// Logs in and returns the session view.
     pub async fn log_in(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        send(
+        artifacts::record_secret("password", password);
+        let (status, body) = send(
             self.anonymous(Method::POST, "/v1/sessions")
                 .json(&json!({"email": email, "password": password})),
         )
-        .await
+        .await;
+        if let Some(token) = body["token"].as_str() {
+            artifacts::record_secret("session_token", token);
+        }
+        (status, body)
     }
 
     /// Signs a member up and logs them in.
@@ -494,6 +546,7 @@ pub async fn link_active_account(
     bank_code: &str,
     number: &str,
 ) -> String {
+    artifacts::record_account_number(number);
     let (status, body) = send(
         app.bearer(&member.token, Method::POST, "/v1/bank-accounts")
             .json(&json!({"bank_code": bank_code, "account_number": number})),
@@ -540,6 +593,9 @@ pub const BANK: &str = "004";
 pub const HOLDER: &str = "김민수";
 
 pub async fn bank_admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+    if let Some(number) = body.as_ref().and_then(|b| b["account_num"].as_str()) {
+        artifacts::record_account_number(number);
+    }
     let mut request = app
         .client
         .request(method, format!("{}{path}", app.bank.base_url()));
@@ -662,6 +718,7 @@ pub async fn postings(app: &TestApp, id: &str) -> Vec<(String, i64)> {
 /// What the sandbox PSP holds for an order id.
 pub async fn psp_lookup(app: &TestApp, order_id: &str) -> psp::PaymentLookup {
     use psp::CardProcessor;
+    artifacts::record_secret("psp_secret_key", "test_sk_check");
     let processor = psp::TossPayments::new(psp::TossConfig::new(
         &app.psp_url,
         psp::SecretKey::new("test_sk_check"),
