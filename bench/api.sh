@@ -15,9 +15,10 @@ dir="$(mktemp -d)"
 db="mypay_bench_api_$$"
 key="mpk_bench_api_admin_key_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 pids=()
+# shellcheck source=bench/servers.sh
+. "$here/servers.sh"
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_servers
   if [ -n "$keep" ]; then cp "$dir"/*.err "$keep"/ 2>/dev/null || true; fi
   rm -rf "$dir"
   if [ "$backend" = postgres ]; then
@@ -33,34 +34,6 @@ case "$backend" in
   *) echo "backend must be sqlite or postgres" >&2; exit 64 ;;
 esac
 
-# Starts a subcommand in the background, in this shell so that cleanup can stop it.
-start() {
-  local log="$1"
-  shift
-  RUST_LOG="${MYPAY_BENCH_RUST_LOG:-warn}" "$mypay" "$@" >"$log.out" 2>"$log.err" &
-  pids+=("$!")
-}
-
-# Waits for a started subcommand's ready line and prints what follows its prefix.
-ready() {
-  local prefix="$1" log="$2"
-  for _ in $(seq 1 600); do
-    if grep -q "^$prefix" "$log.out" 2>/dev/null; then
-      grep "^$prefix" "$log.out" | head -1 | sed "s|^$prefix||"
-      return
-    fi
-    sleep 0.1
-  done
-  echo "$log did not start:" >&2
-  cat "$log.err" >&2
-  exit 1
-}
-
-start "$dir/bank" sandbox-bank --listen 127.0.0.1:0 --data "$dir/bank-data"
-bank=$(ready "sandbox bank listening on " "$dir/bank")
-start "$dir/serve" serve --listen 127.0.0.1:0 --database-url "$url" \
-  --bank-url "$bank" --admin-api-key "$key" --account-key-file "$dir/account-keys" \
-  --sandbox-psp-data "$dir/psp" --settlement-report-dir "$dir/reports"
-server=$(ready "listening on " "$dir/serve")
+start_servers
 echo "backend $backend: server $server, sandbox bank $bank" >&2
 MYPAY_ADMIN_API_KEY="$key" "$mypay" bench api --url "$server" --bank-url "$bank" "$@"
