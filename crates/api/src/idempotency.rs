@@ -37,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use sha2::{Digest, Sha256};
 use storage::Db;
+use utoipa_axum::router::UtoipaMethodRouter;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, FinalBody};
@@ -295,20 +296,27 @@ pub async fn forget_completed(db: &Db, before: i64) -> Result<u64, sqlx::Error> 
     }
 }
 
-/// The middleware. Wrap every money-moving route in it with
-/// `route_layer(axum::middleware::from_fn(idempotency::enforce))`; it authenticates the caller
-/// (the key's scope) before anything else, so an anonymous request never touches the table.
+/// Puts a route behind [`enforce`], for the methods it serves only: a method router's route
+/// layer does not run for the others, which still reach the router's 405 whatever key they
+/// carry. Every money-moving route is registered through it, as
+/// `.routes(idempotency::guarded(routes!(handler)))`.
+pub(crate) fn guarded(route: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, methods) = route;
+    (
+        schemas,
+        paths,
+        methods.route_layer(axum::middleware::from_fn(enforce)),
+    )
+}
+
+/// The middleware (see [`guarded`]). It authenticates the caller (the key's scope) before
+/// anything else, so an anonymous request never touches the table.
 pub async fn enforce(
     Extension(state): Extension<AppState>,
     caller: Caller,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    // A route layer also sees the methods a route does not serve: those go on untouched, to
-    // the 405 that the router answers, whatever key they carry.
-    if request.method().is_safe() {
-        return Ok(next.run(request).await);
-    }
     let Some(key) = IdempotencyKey::from_headers(request.headers())? else {
         return Ok(next.run(request).await);
     };

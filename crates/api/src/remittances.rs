@@ -9,7 +9,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use merchants::{DebitMandate, MerchantId};
@@ -34,9 +33,7 @@ use crate::{idempotency, AppState};
 
 /// The routes of this module; requesting a remittance behind the idempotency layer.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    let idempotent = OpenApiRouter::new()
-        .routes(routes!(create_remittance))
-        .route_layer(from_fn(idempotency::enforce));
+    let idempotent = OpenApiRouter::new().routes(idempotency::guarded(routes!(create_remittance)));
     OpenApiRouter::new()
         .routes(routes!(list_remittances))
         .routes(routes!(get_remittance))

@@ -8,7 +8,6 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
-use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use merchants::MerchantId;
@@ -28,9 +27,7 @@ use crate::{idempotency, AppState};
 
 /// The routes of this module; running a day behind the idempotency layer.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    let idempotent = OpenApiRouter::new()
-        .routes(routes!(run_day))
-        .route_layer(from_fn(idempotency::enforce));
+    let idempotent = OpenApiRouter::new().routes(idempotency::guarded(routes!(run_day)));
     OpenApiRouter::new()
         .routes(routes!(get_run))
         .routes(routes!(get_report))

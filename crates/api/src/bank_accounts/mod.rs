@@ -11,7 +11,6 @@
 mod handlers;
 mod views;
 
-use axum::middleware::from_fn;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,10 +20,11 @@ use crate::AppState;
 /// The routes of this module; the ones that move a won sit behind the idempotency layer.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let money_moving = OpenApiRouter::new()
-        .routes(routes!(handlers::link_charge_account))
-        .routes(routes!(handlers::link_partner_account))
-        .routes(routes!(handlers::resend_code))
-        .route_layer(from_fn(idempotency::enforce));
+        .routes(idempotency::guarded(routes!(handlers::link_charge_account)))
+        .routes(idempotency::guarded(routes!(
+            handlers::link_partner_account
+        )))
+        .routes(idempotency::guarded(routes!(handlers::resend_code)));
     OpenApiRouter::new()
         .routes(routes!(handlers::list_bank_accounts))
         .routes(routes!(

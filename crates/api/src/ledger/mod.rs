@@ -22,11 +22,12 @@ use crate::AppState;
 /// behind the admin check, which runs first.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let money_moving = OpenApiRouter::new()
-        .routes(routes!(transactions::post_transaction))
-        .routes(routes!(holds::reserve_hold))
-        .routes(routes!(holds::post_hold))
-        .routes(routes!(holds::void_hold))
-        .route_layer(from_fn(idempotency::enforce));
+        .routes(idempotency::guarded(routes!(
+            transactions::post_transaction
+        )))
+        .routes(idempotency::guarded(routes!(holds::reserve_hold)))
+        .routes(idempotency::guarded(routes!(holds::post_hold)))
+        .routes(idempotency::guarded(routes!(holds::void_hold)));
     OpenApiRouter::new()
         .routes(routes!(accounts::create_account, accounts::list_accounts))
         .routes(routes!(accounts::get_account))

@@ -11,7 +11,6 @@
 mod handlers;
 mod views;
 
-use axum::middleware::from_fn;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,9 +20,8 @@ use crate::AppState;
 /// The routes of this module; onboarding behind the idempotency layer. Key creation is not:
 /// its answer carries a secret, which must never be stored for replay.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    let idempotent = OpenApiRouter::new()
-        .routes(routes!(handlers::onboard_merchant))
-        .route_layer(from_fn(idempotency::enforce));
+    let idempotent =
+        OpenApiRouter::new().routes(idempotency::guarded(routes!(handlers::onboard_merchant)));
     OpenApiRouter::new()
         .routes(routes!(handlers::list_merchants))
         .routes(routes!(handlers::get_merchant, handlers::update_merchant))

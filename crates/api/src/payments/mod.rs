@@ -12,7 +12,6 @@ mod handlers;
 mod refunds;
 mod views;
 
-use axum::middleware::from_fn;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -36,16 +35,15 @@ where
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let money_moving = OpenApiRouter::new()
-        .routes(routes!(handlers::create_payment))
-        .routes(routes!(handlers::grant_points))
-        .routes(routes!(refunds::create_refund))
-        .routes(routes!(escrow::ship_escrow))
-        .routes(routes!(escrow::deliver_escrow))
-        .routes(routes!(escrow::confirm_escrow))
-        .routes(routes!(escrow::dispute_escrow))
-        .routes(routes!(escrow::resolve_escrow))
-        .routes(routes!(escrow::cancel_escrow))
-        .route_layer(from_fn(idempotency::enforce));
+        .routes(idempotency::guarded(routes!(handlers::create_payment)))
+        .routes(idempotency::guarded(routes!(handlers::grant_points)))
+        .routes(idempotency::guarded(routes!(refunds::create_refund)))
+        .routes(idempotency::guarded(routes!(escrow::ship_escrow)))
+        .routes(idempotency::guarded(routes!(escrow::deliver_escrow)))
+        .routes(idempotency::guarded(routes!(escrow::confirm_escrow)))
+        .routes(idempotency::guarded(routes!(escrow::dispute_escrow)))
+        .routes(idempotency::guarded(routes!(escrow::resolve_escrow)))
+        .routes(idempotency::guarded(routes!(escrow::cancel_escrow)));
     OpenApiRouter::new()
         .routes(routes!(handlers::get_payment))
         .routes(routes!(handlers::get_payment_order))

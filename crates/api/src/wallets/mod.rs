@@ -11,7 +11,6 @@ pub(crate) mod views;
 
 pub(crate) use handlers::owned_member;
 
-use axum::middleware::from_fn;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,11 +20,10 @@ use crate::AppState;
 /// The routes of this module; the money-moving ones behind the idempotency layer.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let money_moving = OpenApiRouter::new()
-        .routes(routes!(handlers::charge))
-        .routes(routes!(handlers::withdraw))
-        .routes(routes!(handlers::payout))
-        .routes(routes!(handlers::transfer))
-        .route_layer(from_fn(idempotency::enforce));
+        .routes(idempotency::guarded(routes!(handlers::charge)))
+        .routes(idempotency::guarded(routes!(handlers::withdraw)))
+        .routes(idempotency::guarded(routes!(handlers::payout)))
+        .routes(idempotency::guarded(routes!(handlers::transfer)));
     OpenApiRouter::new()
         .routes(routes!(handlers::list_wallets))
         .routes(routes!(handlers::get_wallet))
