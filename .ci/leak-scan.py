@@ -374,12 +374,17 @@ class Scan:
 
     # --- files ---
 
-    def log_file(self, path: Path, rel: str):
+    def read(self, path: Path, kind: str) -> str:
+        """A file's text, counted under `kind`, with the known secrets it holds picked out."""
         data = path.read_bytes()
-        self.files["log"] += 1
+        self.files[kind] += 1
         self.bytes += len(data)
         text = data.decode("utf-8", "replace")
         self.prefilter(text)
+        return text
+
+    def log_file(self, path: Path, rel: str):
+        text = self.read(path, "log")
         for n, line in enumerate(text.splitlines(), 1):
             self.lines += 1
             where = f"{rel}:{n}"
@@ -397,11 +402,7 @@ class Scan:
                 self.text(line, where, "")
 
     def text_file(self, path: Path, rel: str, kind: str):
-        data = path.read_bytes()
-        self.files[kind] += 1
-        self.bytes += len(data)
-        text = data.decode("utf-8", "replace")
-        self.prefilter(text)
+        text = self.read(path, kind)
         if path.suffix == ".csv":
             reader = csv.reader(io.StringIO(text))
             header = next(reader, [])
@@ -462,11 +463,7 @@ class Scan:
                 self.text(cell_text, where, column, table)
 
     def pg_dump_file(self, path: Path, rel: str):
-        data = path.read_bytes()
-        self.files["pg_dump"] += 1
-        self.bytes += len(data)
-        text = data.decode("utf-8", "replace")
-        self.prefilter(text)
+        text = self.read(path, "pg_dump")
         copy = re.compile(r"^COPY (?:[\w\"]+\.)?\"?([\w]+)\"? \((.*)\) FROM stdin;$")
         lines = text.split("\n")
         i = 0
@@ -491,11 +488,7 @@ class Scan:
             i += 1
 
     def jsonl_dump_file(self, path: Path, rel: str):
-        data = path.read_bytes()
-        self.files["json_dump"] += 1
-        self.bytes += len(data)
-        text = data.decode("utf-8", "replace")
-        self.prefilter(text)
+        text = self.read(path, "json_dump")
         by_table: dict[str, list] = collections.defaultdict(list)
         for line in text.splitlines():
             self.lines += 1

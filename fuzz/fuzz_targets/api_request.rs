@@ -18,6 +18,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 
@@ -459,15 +460,14 @@ fn pick(list: &[String], i: u16) -> &str {
         .map_or("", String::as_str)
 }
 
-/// Percent-encodes everything but the unreserved characters, as a client library would.
+/// Everything but the unreserved characters (RFC 3986), as a client library encodes a path
+/// segment or a query value.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(value, RESERVED).to_string()
 }
